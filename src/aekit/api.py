@@ -1,0 +1,79 @@
+"""The public Python API, mirroring the CLI: train, load, datasets and models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aekit.config import Config
+from aekit.training.run_dir import load_model, read_metrics
+from aekit.training.trainer import Trainer, config_from_any
+
+
+@dataclass
+class Run:
+    """A finished training run: its folder, the trained model and its numbers."""
+
+    run_dir: Path
+    model: torch.nn.Module
+    config: Config
+    history: list[dict] = field(default_factory=list)  # one record per epoch
+    result: dict[str, Any] = field(default_factory=dict)  # final losses, steps, seconds
+
+    @property
+    def metrics(self) -> list[dict]:
+        return read_metrics(self.run_dir)
+
+
+def train(
+    config: Config | dict | str | Path | None = None, callbacks: list[Any] = (), **sections
+) -> Run:
+    """Train a model as configured and write its run folder.
+
+    ``config`` is a :class:`Config`, a nested dict ({"model": {...}, "train": {...}}), or a
+    path to a TOML file; keyword sections (``train={"epochs": 5}``) are applied on top.
+    """
+    from aekit.config import apply_config_dict
+    from aekit.viz.run_plots import RunPlots
+
+    cfg = config_from_any(config)
+    if sections:
+        cfg = apply_config_dict(cfg, sections)
+    cbs = [RunPlots(cfg.train.recon_every), *callbacks]
+    if cfg.train.tensorboard:
+        from aekit.training.tensorboard import TensorBoardLogger
+
+        cbs.append(TensorBoardLogger())
+    state = Trainer(cfg, cbs).run()
+    info = __import__("json").loads((state.run_dir / "config.json").read_text())
+    _write_summary_txt(state.run_dir, info)
+    return Run(state.run_dir, state.model.eval(), cfg, state.history, info.get("result", {}))
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The trained model of a run folder (eval mode), with ``encode``, ``decode``, ``reconstruct``.
+
+    ``model.run_info`` holds the run's config.json (pixel range, data, results).
+    """
+    return load_model(run_dir, device)
+
+
+def _write_summary_txt(run_dir: Path, info: dict) -> None:
+    r = info.get("result", {})
+    lines = [
+        f"run: {run_dir}",
+        f"model: {info['model']['name']}  parameters: {info['parameters']:,}  input: {info['input_shape']}",
+        f"data: {info['data']['name']}  train {info['data']['n_train']}  validation {info['data']['n_val']}",
+        f"epochs: {r.get('epochs')}  steps: {r.get('steps')}  time: {r.get('train_seconds')} s  device: {info['device']}",
+        f"final train loss: {r.get('train_loss', float('nan')):.6g}",
+        f"final validation loss: {r.get('val_loss', float('nan')):.6g}",
+    ]
+    lines += [
+        f"{k}: {v:.6g}"
+        for k, v in r.items()
+        if isinstance(v, float) and k not in ("train_loss", "val_loss")
+    ]
+    (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")

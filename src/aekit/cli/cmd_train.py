@@ -1,0 +1,105 @@
+"""`aekit train`: defaults < --recipe < --config FILE < flags < --set section.key=value."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aekit.config import Config, apply_config_dict, load_config_file, parse_set
+
+# flag -> (section, key)
+FLAGS = {
+    "data": ("data", "name"),
+    "data_dir": ("data", "data_dir"),
+    "image_size": ("data", "image_size"),
+    "pixel_range": ("data", "pixel_range"),
+    "model": ("model", "name"),
+    "latent_dim": ("model", "latent_dim"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "optimizer": ("train", "optimizer"),
+    "schedule": ("train", "schedule"),
+    "loss": ("train", "loss"),
+    "seed": ("train", "seed"),
+    "device": ("train", "device"),
+    "name": ("run", "name"),
+    "out": ("run", "out_dir"),
+}
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", help="dataset name (`aekit datasets`) or a path: image folder, .npy/.npz, .csv"
+    )
+    p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
+    p.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H W"
+    )
+
+
+def add_parser(sub) -> list[str]:
+    p = sub.add_parser(
+        "train",
+        help="train an autoencoder and write a run folder",
+        description="Train an autoencoder. Settings: defaults < --recipe < --config < flags < --set.",
+    )
+    p.add_argument("--recipe", help="start from a classic experiment (`aekit recipes`)")
+    p.add_argument("--config", help="a run.toml file with [data] [model] [train] [run] sections")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any key, e.g. --set model.hidden=[128,64] (repeatable)",
+    )
+    add_data_flags(p)
+    p.add_argument("--pixel-range", choices=["01", "-11"], help="scale pixels to [0,1] or [-1,1]")
+    p.add_argument("--model", help="model name (`aekit models`)")
+    p.add_argument("--latent-dim", type=int, help="code size")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--optimizer", help="sgd, adam, adamw")
+    p.add_argument("--schedule", help="none, step, exponential, cosine, onecycle")
+    p.add_argument("--loss", help="mse, bce, l1")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--name", help="run folder name")
+    p.add_argument("--out", help="parent folder of run folders (default: runs)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ["train"]
+
+
+def config_from_args(args) -> Config:
+    cfg = Config()
+    if args.recipe:
+        from aekit.recipes import load_recipe
+
+        cfg = apply_config_dict(cfg, load_recipe(args.recipe)[0])
+    if args.config:
+        cfg = apply_config_dict(cfg, load_config_file(args.config))
+    flags: dict = {}
+    for attr, (section, key) in FLAGS.items():
+        v = getattr(args, attr, None)
+        if v is not None:
+            flags.setdefault(section, {})[key] = list(v) if isinstance(v, tuple) else v
+    if args.tensorboard:
+        flags.setdefault("train", {})["tensorboard"] = True
+    if flags.get("model", {}).get("name") == cfg.model.get("name"):
+        flags["model"].pop("name")
+    cfg = apply_config_dict(cfg, flags)
+    return apply_config_dict(cfg, parse_set(args.set))
+
+
+def run(args) -> int:
+    import aekit
+    from aekit.cli.progress import ProgressBar
+
+    cfg = config_from_args(args)
+    show = not args.no_progress and sys.stderr.isatty()
+    run = aekit.train(cfg, callbacks=[ProgressBar(show)])
+    print((run.run_dir / "summary.txt").read_text(), end="")
+    print(f"files: {run.run_dir}/ (config.json, model.safetensors, metrics.jsonl, plots/)")
+    return 0

@@ -1,0 +1,20 @@
+"""Data: sources, the in-memory Dataset, batches and noise."""
+
+from aekit.data.dataset import BatchMaker, Dataset, from_range, to_range
+from aekit.data.idx import read_idx, write_idx
+from aekit.data.noise import NOISES, corrupt
+from aekit.data.sources import has_test_split, list_datasets, load_dataset
+
+__all__ = [
+    "NOISES",
+    "BatchMaker",
+    "Dataset",
+    "corrupt",
+    "from_range",
+    "has_test_split",
+    "list_datasets",
+    "load_dataset",
+    "read_idx",
+    "to_range",
+    "write_idx",
+]

@@ -1,0 +1,116 @@
+"""In-memory datasets: one tensor of samples, sliced into batches with no per-sample Python work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from aekit.data.noise import corrupt
+
+
+@dataclass
+class Dataset:
+    """Samples held as one tensor.
+
+    ``x`` is (N, C, H, W) uint8 for images (0..255) or (N, D) float32 for tables and float
+    arrays. ``lo``/``hi`` map float data to [0, 1] per feature; uint8 data divides by 255.
+    """
+
+    name: str
+    x: torch.Tensor
+    labels: torch.Tensor | None = None  # (N,) int64 class ids, when the source has them
+    split: str = "train"
+    classes: list[str] | None = None  # class names for the label ids
+    lo: torch.Tensor | None = None  # float data: per-feature minimum (maps to 0)
+    hi: torch.Tensor | None = None  # float data: per-feature maximum (maps to 1)
+    info: dict = field(default_factory=dict)  # provenance: files, split sizes, seeds
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    def subset(self, idx: torch.Tensor | np.ndarray, split: str | None = None) -> Dataset:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return Dataset(
+            self.name,
+            self.x[idx],
+            None if self.labels is None else self.labels[idx],
+            split or self.split,
+            self.classes,
+            self.lo,
+            self.hi,
+            dict(self.info),
+        )
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw samples -> float32 in [0, 1]."""
+        if x.dtype == torch.uint8:
+            return x.float().div_(255.0)
+        if self.lo is not None:
+            lo, hi = self.lo.to(x.device), self.hi.to(x.device)
+            return (x.float() - lo) / (hi - lo).clamp_min(1e-12)
+        return x.float()
+
+    def images(self, pixel_range: str = "01") -> torch.Tensor:
+        """All samples as float32 in the model's range ("01" or "-11")."""
+        return to_range(self.to_unit(self.x), pixel_range)
+
+
+def to_range(unit: torch.Tensor, pixel_range: str) -> torch.Tensor:
+    """[0, 1] -> the model's pixel range."""
+    return unit.mul(2).sub_(1) if pixel_range == "-11" else unit
+
+
+def from_range(x: torch.Tensor, pixel_range: str) -> torch.Tensor:
+    """The model's pixel range -> [0, 1]."""
+    return (x + 1) / 2 if pixel_range == "-11" else x
+
+
+class BatchMaker:
+    """Turns index slices of a Dataset into (input, target) float batches on a device.
+
+    The whole dataset is moved to the device once (as uint8 where it is uint8, which is 4x
+    smaller than float32); each batch is converted, binarised and corrupted as a tensor op.
+    """
+
+    def __init__(
+        self,
+        data: Dataset,
+        device: torch.device,
+        pixel_range: str = "01",
+        binarize: bool = False,
+        noise: str = "none",
+        noise_level: float = 0.0,
+        generator: torch.Generator | None = None,
+    ):
+        self.data = data
+        self.x = data.x.to(device)
+        self.device = device
+        self.pixel_range = pixel_range
+        self.binarize = binarize
+        self.noise, self.noise_level = noise, noise_level
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def clean(self, idx: torch.Tensor | slice) -> torch.Tensor:
+        unit = self.data.to_unit(self.x[idx])
+        if self.binarize:
+            unit = (unit > 0.5).float()
+        return unit
+
+    def __call__(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch (input, target) in the model's range; input is the corrupted one for denoisers."""
+        clean = self.clean(idx)
+        noisy = corrupt(clean, self.noise, self.noise_level, self.generator)
+        return to_range(noisy, self.pixel_range), to_range(clean, self.pixel_range)

@@ -1,0 +1,17 @@
+"""User-facing errors: each message says what is wrong and what to type instead."""
+
+
+class AekitError(Exception):
+    """Bad user input or a state the user can fix. The CLI prints it as one line, exit code 2."""
+
+
+class ConfigError(AekitError, ValueError):
+    """An unknown key, a wrong type or an out-of-range value in a run configuration."""
+
+
+class DataError(AekitError, ValueError):
+    """A missing, unreadable, corrupt or mis-shaped data source."""
+
+
+class TrainingDiverged(AekitError, RuntimeError):
+    """The loss became NaN or infinite; what was saved before stays intact."""

@@ -1,0 +1,59 @@
+"""Activations by name and fully-connected stacks."""
+
+from __future__ import annotations
+
+from torch import nn
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "identity": nn.Identity,
+    "none": nn.Identity,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module from its name (relu, leaky_relu, elu, gelu, silu, sigmoid, tanh)."""
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of: {', '.join(_ACTIVATIONS)}"
+        ) from None
+
+
+def output_activation(name: str, pixel_range: str) -> nn.Module:
+    """The decoder's last activation; "auto" is Sigmoid for [0, 1] data and Tanh for [-1, 1]."""
+    if name == "auto":
+        name = "tanh" if pixel_range == "-11" else "sigmoid"
+    return activation(name)
+
+
+def mlp_stack(
+    sizes: list[int],
+    act: str,
+    batchnorm: bool = False,
+    dropout: float = 0.0,
+    last_act: bool = True,
+) -> nn.Sequential:
+    """Linear layers sizes[0] -> sizes[1] -> ... with activation (and BatchNorm/dropout) between.
+
+    ``last_act=False`` leaves the final Linear bare (a bottleneck or an output layer).
+    """
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        is_last = i == len(sizes) - 2
+        if is_last and not last_act:
+            break
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(n_out))
+        layers.append(activation(act))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)

@@ -1,0 +1,32 @@
+"""Reconstruction losses: MSE, BCE, L1, each per element or summed per image."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("mse", "bce", "l1")
+
+
+def reconstruction_loss(
+    name: str, recon: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Loss between ``recon`` and ``target`` of shape (B, ...).
+
+    reduction "mean": averaged over every element (pixel) and the batch (the usual AE loss);
+    "sum": summed over the pixels of each image, averaged over the batch (the VAE convention).
+    """
+    if name == "mse":
+        per = F.mse_loss(recon, target, reduction="none")
+    elif name == "l1":
+        per = F.l1_loss(recon, target, reduction="none")
+    elif name == "bce":
+        # clamp keeps log() finite when a Sigmoid saturates in float32
+        per = F.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+    else:
+        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
+    if reduction == "mean":
+        return per.mean()
+    if reduction == "sum":
+        return per.flatten(1).sum(1).mean()
+    raise ValueError(f"unknown reduction {reduction!r}; use 'mean' or 'sum'")

@@ -1,0 +1,118 @@
+"""The contract every autoencoder keeps: encode, decode, forward -> AEOutput, loss terms."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from aekit.losses import reconstruction_loss
+
+
+@dataclass
+class AEOutput:
+    recon: torch.Tensor  # (B, *input_shape) in the data's pixel range
+    code: torch.Tensor  # (B, latent_dim): the code decode() takes (for VAEs, the sampled z)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. mu, logvar
+
+
+class Autoencoder(nn.Module):
+    """Base class. Subclasses build ``self.encoder``/``self.decoder`` or override encode/decode.
+
+    Capabilities that a family lacks raise a clear error rather than being dispatched on names.
+    """
+
+    registry_name: str = "?"
+    #: "mean": loss averaged over pixels; "sum": summed per image, averaged over the batch
+    loss_reduction: str = "mean"
+
+    def __init__(self, config, input_shape: tuple[int, ...], pixel_range: str = "01"):
+        super().__init__()
+        self.config = config
+        self.input_shape = tuple(input_shape)  # (C, H, W) for images, (D,) for tables
+        self.pixel_range = pixel_range  # "01" or "-11": the range decode() produces
+        self.input_dim = math.prod(self.input_shape)
+
+    # -- the contract -----------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, *input_shape) -> (B, latent_dim)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, *input_shape)."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        z = self.encode(x)
+        return AEOutput(recon=self.decode(z), code=z)
+
+    def loss_terms(
+        self, out: AEOutput, x: torch.Tensor, target: torch.Tensor, loss: str = "mse"
+    ) -> dict[str, torch.Tensor]:
+        """Named loss terms for one batch; the trainer minimises their sum.
+
+        ``x`` is the (possibly corrupted) input, ``target`` the clean image to reconstruct.
+        """
+        terms = {"recon": reconstruction_loss(loss, out.recon, target, self.loss_reduction)}
+        terms.update(self.regularizers(out, x))
+        return terms
+
+    def regularizers(self, out: AEOutput, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Extra loss terms (sparsity, KL, contraction...). None by default."""
+        return {}
+
+    # -- hooks for the trainer ----------------------------------------------------------------
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Called before each epoch (0-based); e.g. KL warm-up."""
+
+    def run_metrics(self) -> dict[str, float]:
+        """Model-specific numbers to report at the end of a run (e.g. sparsity)."""
+        return {}
+
+    # -- conveniences -------------------------------------------------------------------------
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction in eval mode, without gradients."""
+        was = self.training
+        self.eval()
+        try:
+            return self(x).recon
+        finally:
+            self.train(was)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError(
+            f"{self.registry_name} has no prior to sample from; fit one to the training codes "
+            "(aekit generate RUN_DIR --n 64 fits a Gaussian) or use a variational model (vae)"
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+class Flatten(nn.Module):
+    """(B, *shape) -> (B, prod(shape))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+class Unflatten(nn.Module):
+    """(B, prod(shape)) -> (B, *shape)."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"

@@ -1,0 +1,32 @@
+"""Linear autoencoder: one Linear each way. With MSE its optimum spans the top principal
+components (Baldi & Hornik 1989; Eckart–Young gives the error)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from aekit._registry import register_model
+from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.models.mlp import check_latent
+
+
+@dataclass
+class LinearConfig:
+    latent_dim: int = 16  # code size = number of principal components it competes with
+    bias: bool = True  # biases let it learn the data mean, as PCA centres the data
+
+
+@register_model("linear", LinearConfig, "one linear encoder and decoder: the PCA-equivalent model")
+class LinearAutoencoder(Autoencoder):
+    def __init__(self, config: LinearConfig, input_shape, pixel_range="01"):
+        super().__init__(config, input_shape, pixel_range)
+        check_latent(config.latent_dim)
+        self.encoder = nn.Sequential(
+            Flatten(), nn.Linear(self.input_dim, config.latent_dim, bias=config.bias)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim, self.input_dim, bias=config.bias),
+            Unflatten(self.input_shape),
+        )

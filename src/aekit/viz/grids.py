@@ -1,0 +1,82 @@
+"""Image grids: samples, and originals over reconstructions (noisy / reconstruction / clean)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from aekit.viz._mpl import Figure
+
+
+def to_display(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> (N, H, W) or (N, H, W, 3) for imshow; (N, D) is shown as a row."""
+    a = (
+        x.detach().cpu().float().numpy()
+        if isinstance(x, torch.Tensor)
+        else np.asarray(x, dtype=np.float32)
+    )
+    a = np.clip(a, 0, 1)
+    if a.ndim == 2:
+        side = int(round(np.sqrt(a.shape[1])))
+        a = a.reshape(len(a), side, side) if side * side == a.shape[1] else a[:, None, :]
+        return a
+    if a.shape[1] == 1:
+        return a[:, 0]
+    return a[:, :3].transpose(0, 2, 3, 1)
+
+
+def image_grid(
+    images,
+    nrow: int | None = None,
+    titles: list[str] | None = None,
+    title: str | None = None,
+    cell: float = 1.0,
+) -> Figure:
+    """A grid of images in [0, 1], ``nrow`` per row (default: square)."""
+    a = to_display(images)
+    n = len(a)
+    ncol = nrow or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / ncol))
+    fig = Figure(figsize=(ncol * cell, rows * cell + (0.4 if title else 0)))
+    for i in range(rows * ncol):
+        ax = fig.add_subplot(rows, ncol, i + 1)
+        ax.axis("off")
+        if i < n:
+            ax.imshow(a[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if titles:
+                ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.subplots_adjust(
+        wspace=0.05,
+        hspace=0.05 if not titles else 0.3,
+        left=0.01,
+        right=0.99,
+        bottom=0.01,
+        top=0.99 if not title else 1 - 0.4 / (rows * cell + 0.4),
+    )
+    return fig
+
+
+def recon_grid(originals, recons, noisy=None, title: str | None = None) -> Figure:
+    """Rows: (noisy input,) reconstruction... originals on top. Images in [0, 1], one column each."""
+    rows = [("original", originals), ("reconstruction", recons)]
+    if noisy is not None:
+        rows = [("noisy input", noisy), ("reconstruction", recons), ("clean original", originals)]
+    arrays = [to_display(r) for _, r in rows]
+    n = len(arrays[0])
+    fig = Figure(figsize=(n * 0.9 + 1.2, len(rows) * 0.9 + (0.4 if title else 0.1)))
+    for r, ((label, _), a) in enumerate(zip(rows, arrays)):
+        for i in range(n):
+            ax = fig.add_subplot(len(rows), n, r * n + i + 1)
+            ax.imshow(a[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(label, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(
+        wspace=0.04, hspace=0.04, left=0.08, right=0.99, bottom=0.01, top=0.9 if title else 0.99
+    )
+    return fig

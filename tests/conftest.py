@@ -1,0 +1,34 @@
+"""Shared fixtures: small data, temporary run folders, the real IDX files when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    d = SHARED / "mnist"
+    if not (d / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("full MNIST not present in ../shared/datasets/mnist")
+    return d
+
+
+def quick(runs: Path, **sections) -> dict:
+    """A config dict for a tiny, fast run on sklearn digits (8x8)."""
+    cfg = {
+        "data": {"name": "digits"},
+        "train": {"epochs": 2, "batch_size": 64, "recon_every": 0},
+        "run": {"out_dir": str(runs)},
+    }
+    for k, v in sections.items():
+        cfg.setdefault(k, {}).update(v)
+    return cfg

@@ -1,0 +1,139 @@
+"""The command line: the main job, listings, and one clear line + exit 2 for each bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from aekit.cli.main import main
+
+TINY = ["--data", "digits", "--epochs", "1", "--no-progress"]
+
+
+def test_train_main_job_writes_run_and_prints_summary(tmp_path, capsys):
+    assert main(["train", *TINY, "--out", str(tmp_path), "--name", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "final validation loss" in out and str(tmp_path / "r") in out
+    assert (tmp_path / "r" / "model.safetensors").is_file()
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "aekit.cli.main", "train", *TINY, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "final train loss" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "cmd,expected",
+    [
+        (["models"], "mlp"),
+        (["datasets"], "mnist5k"),
+        (["recipes"], "quickstart"),
+        (["summary", "--model", "conv", "--data", "digits"], "total parameters"),
+    ],
+)
+def test_listings(capsys, cmd, expected):
+    assert main(cmd) == 0
+    assert expected in capsys.readouterr().out
+
+
+def test_summary_of_a_run_folder(tmp_path, capsys):
+    main(["train", *TINY, "--out", str(tmp_path), "--name", "r"])
+    capsys.readouterr()
+    assert main(["summary", str(tmp_path / "r")]) == 0
+    assert "total parameters" in capsys.readouterr().out
+
+
+def bad_inputs(tmp):
+    (tmp / "corrupt.npy").write_bytes(b"not numpy")
+    (tmp / "mixed").mkdir()
+    from PIL import Image
+
+    Image.new("L", (8, 8)).save(tmp / "mixed" / "a.png")
+    Image.new("L", (9, 8)).save(tmp / "mixed" / "b.png")
+    (tmp / "idx").mkdir()
+    for f in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
+        (tmp / "idx" / f).write_bytes(b"\x1f\x8b broken gzip")
+    return [
+        (["--data", "nosuch"], "unknown dataset"),
+        (["--model", "nosuch"], "unknown model"),
+        (["--optimizer", "nosuch"], "unknown optimizer"),
+        (["--loss", "nosuch"], "unknown loss"),
+        (["--schedule", "nosuch"], "unknown schedule"),
+        (["--data", str(tmp / "corrupt.npy")], "cannot read"),
+        (["--data", str(tmp / "mixed")], "--image-size"),
+        (["--data", "mnist", "--data-dir", str(tmp / "idx")], "gzip"),
+        (["--latent-dim", "0"], "latent_dim must be a positive"),
+        (["--latent-dim", "-3"], "latent_dim must be a positive"),
+        (["--set", "train.nosuch=1"], "valid keys"),
+        (["--set", "train.epochs=abc"], "must be an integer"),
+        (["--batch-size", "999999"], "batch size"),
+        (["--config", str(tmp / "missing.toml")], "not found"),
+        (["--recipe", "nosuch"], "unknown recipe"),
+    ]
+
+
+def test_each_bad_input_is_one_line_exit_2_no_traceback(tmp_path, capsys):
+    for args, match in bad_inputs(tmp_path):
+        code = main(
+            [
+                "train",
+                "--data",
+                "digits",
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "runs"),
+                *args,
+            ]
+        )
+        err = capsys.readouterr().err.strip()
+        assert code == 2, (args, err)
+        assert match in err and "Traceback" not in err, (args, err)
+        assert len([ln for ln in err.splitlines() if ln.startswith("aekit: error")]) == 1, err
+
+
+def test_bad_input_leaves_earlier_runs_untouched(tmp_path, capsys):
+    main(["train", *TINY, "--out", str(tmp_path), "--name", "keep"])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "keep").iterdir() if p.is_file()}
+    assert (
+        main(["train", *TINY, "--out", str(tmp_path), "--name", "keep", "--model", "nosuch"]) == 2
+    )
+    after = {p.name: p.read_bytes() for p in (tmp_path / "keep").iterdir() if p.is_file()}
+    assert before == after
+
+
+def test_npy_user_data_trains(tmp_path):
+    np.save(
+        tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (64, 10, 10), dtype=np.uint8)
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "x.npy"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )

@@ -1,0 +1,222 @@
+"""Data sources: the IDX reader, built-in sets, splits, user folders/arrays/CSVs, bad files."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import aekit
+from aekit.data import read_idx, write_idx
+from aekit.data.sources import _load_source
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    _load_source.cache_clear()
+
+
+def write_fake_mnist(folder, n_train=50, n_test=20, gz=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    ext = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte{ext}",
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        )
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", (np.arange(n) % 10).astype(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_idx_roundtrip_keeps_values_and_shape(tmp_path, dtype, suffix):
+    a = (np.arange(2 * 3 * 4) % 100).astype(dtype).reshape(2, 3, 4)
+    write_idx(tmp_path / f"a.idx{suffix}", a)
+    b = read_idx(tmp_path / f"a.idx{suffix}")
+    assert b.shape == a.shape and b.dtype == np.dtype(dtype) and np.array_equal(a, b)
+
+
+def test_idx_header_bytes_follow_the_spec(tmp_path):
+    write_idx(tmp_path / "l.idx", np.array([7, 2, 1], dtype=np.uint8))
+    assert (tmp_path / "l.idx").read_bytes() == bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1])
+
+
+def test_truncated_idx_is_a_clear_error(tmp_path):
+    write_idx(tmp_path / "t.idx", np.zeros((4, 28, 28), dtype=np.uint8))
+    raw = (tmp_path / "t.idx").read_bytes()
+    (tmp_path / "t.idx").write_bytes(raw[:-10])
+    with pytest.raises(aekit.DataError, match="truncated or corrupt"):
+        read_idx(tmp_path / "t.idx")
+
+
+def test_bad_magic_and_bad_gzip_are_clear_errors(tmp_path):
+    (tmp_path / "x.idx").write_bytes(b"hello world")
+    with pytest.raises(aekit.DataError, match="not an IDX file"):
+        read_idx(tmp_path / "x.idx")
+    (tmp_path / "y.gz").write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\x05abcde")[:-6])
+    with pytest.raises(aekit.DataError, match="gzip"):
+        read_idx(tmp_path / "y.gz")
+
+
+@pytest.mark.parametrize("layout", ["flat", "torchvision", "raw-uncompressed"])
+def test_mnist_reads_flat_and_torchvision_layouts(tmp_path, layout):
+    if layout == "flat":
+        write_fake_mnist(tmp_path)
+    elif layout == "torchvision":
+        write_fake_mnist(tmp_path / "MNIST" / "raw")
+    else:
+        write_fake_mnist(tmp_path, gz=False)
+    train = aekit.load_dataset("mnist", str(tmp_path), "all")
+    test = aekit.load_dataset("mnist", str(tmp_path), "test")
+    assert len(train) == 50 and len(test) == 20
+    assert train.sample_shape == (1, 28, 28) and train.x.dtype == torch.uint8
+
+
+def test_missing_mnist_offline_says_where_to_put_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("AEKIT_CACHE", str(tmp_path / "cache"))
+    import urllib.request
+
+    def offline(*a, **k):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(aekit.DataError, match="--data-dir"):
+        aekit.load_dataset("mnist", str(tmp_path / "empty"))
+
+
+def test_download_rejects_a_file_with_the_wrong_md5(tmp_path, monkeypatch):
+    import io
+    import urllib.request
+
+    from aekit.data.sources import download_idx
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the real file"))
+    with pytest.raises(aekit.DataError, match="md5"):
+        download_idx("mnist", "t10k-labels-idx1-ubyte.gz", tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing half-written is left behind
+
+
+def test_download_accepts_the_official_bytes(tmp_path, monkeypatch, mnist_dir):
+    import io
+    import urllib.request
+
+    from aekit.data.sources import download_idx
+
+    data = (mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: io.BytesIO(data))
+    p = download_idx("mnist", "t10k-labels-idx1-ubyte.gz", tmp_path)
+    assert read_idx(p).shape == (10000,)
+
+
+def test_real_mnist_files_have_the_published_shapes_and_means(mnist_dir):
+    train = aekit.load_dataset("mnist", str(mnist_dir), "all")
+    test = aekit.load_dataset("mnist", str(mnist_dir), "test")
+    assert len(train) == 60000 and len(test) == 10000
+    assert train.labels.bincount().tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
+    assert abs(train.images().mean().item() - 0.1307) < 1e-3
+
+
+def test_mnist5k_split_is_stratified_seeded_and_disjoint():
+    tr = aekit.load_dataset("mnist5k", split="train")
+    va = aekit.load_dataset("mnist5k", split="val")
+    assert len(tr) == 4500 and len(va) == 500
+    assert va.labels.bincount().tolist() == [50] * 10
+    again = aekit.load_dataset("mnist5k", split="val")
+    assert torch.equal(va.x, again.x)
+    tr_set = {bytes(r) for r in tr.x.flatten(1).numpy()[:500]}
+    assert not any(bytes(r) in tr_set for r in va.x.flatten(1).numpy())
+
+
+def test_digits_scaled_to_uint8():
+    d = aekit.load_dataset("digits", split="all")
+    assert len(d) == 1797 and d.sample_shape == (1, 8, 8) and d.x.max() == 255
+
+
+def test_pixel_ranges():
+    d = aekit.load_dataset("digits", split="val")
+    a, b = d.images("01"), d.images("-11")
+    assert a.min() >= 0 and a.max() <= 1 and b.min() >= -1 and b.min() < 0
+    assert torch.allclose(b, a * 2 - 1)
+
+
+def test_image_folder_with_classes_and_resizing(tmp_path):
+    for cls, color in (("cat", 30), ("dog", 200)):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("L", (10 + i, 12), color).save(tmp_path / cls / f"{i}.png")
+    with pytest.raises(aekit.DataError, match="--image-size"):
+        aekit.load_dataset(str(tmp_path), split="all")
+    _load_source.cache_clear()
+    d = aekit.load_dataset(str(tmp_path), split="all", image_size=(16, 16))
+    assert d.sample_shape == (1, 16, 16) and d.classes == ["cat", "dog"]
+    assert d.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_rgb_jpeg_folder_gives_three_channels(tmp_path):
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 40, 0, 255)).save(tmp_path / f"{i}.jpg")
+    d = aekit.load_dataset(str(tmp_path), split="all")
+    assert d.sample_shape == (3, 8, 8)
+
+
+def test_corrupt_image_is_named(tmp_path):
+    Image.new("L", (8, 8)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(aekit.DataError, match="bad.png"):
+        aekit.load_dataset(str(tmp_path), split="all")
+
+
+def test_npz_and_npy_arrays(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (40, 6, 6, 3), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", x=x, y=np.arange(40) % 4)
+    d = aekit.load_dataset(str(tmp_path / "a.npz"), split="all")
+    assert d.sample_shape == (3, 6, 6) and d.labels.max() == 3
+    np.save(
+        tmp_path / "t.npy", np.random.default_rng(0).normal(size=(30, 5)).astype(np.float32) * 10
+    )
+    t = aekit.load_dataset(str(tmp_path / "t.npy"), split="all")
+    u = t.images()
+    assert t.sample_shape == (5,) and u.min() == 0 and u.max() == 1
+
+
+def test_csv_with_header_and_label_column(tmp_path):
+    rows = ["a,b,label"] + [f"{i},{i * 2},{i % 2}" for i in range(20)]
+    (tmp_path / "t.csv").write_text("\n".join(rows))
+    d = aekit.load_dataset(str(tmp_path / "t.csv"), split="all")
+    assert d.sample_shape == (2,) and d.labels.tolist()[:4] == [0, 1, 0, 1]
+    (tmp_path / "bad.csv").write_text("a,b\n1,x\n")
+    with pytest.raises(aekit.DataError, match="numeric"):
+        aekit.load_dataset(str(tmp_path / "bad.csv"), split="all")
+
+
+def test_unknown_dataset_lists_the_built_in_ones():
+    with pytest.raises(aekit.DataError, match="mnist5k"):
+        aekit.load_dataset("nosuchdata")
+
+
+def test_noise_kinds_stay_in_range_and_corrupt_the_expected_fraction():
+    from aekit.data import corrupt
+
+    x = torch.full((10, 1, 20, 20), 0.5)
+    g = torch.Generator().manual_seed(0)
+    gauss = corrupt(x, "gaussian", 0.5, g)
+    assert gauss.min() >= 0 and gauss.max() <= 1 and (gauss - x).std() > 0.3
+    masked = corrupt(x, "masking", 0.3, g)
+    assert abs((masked == 0).float().mean().item() - 0.3) < 0.03
+    sp = corrupt(x, "salt_pepper", 0.2, g)
+    assert abs((sp != 0.5).float().mean().item() - 0.2) < 0.03

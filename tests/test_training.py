@@ -1,0 +1,166 @@
+"""The trainer and the run folder: files written, config resolution, schedules, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import quick
+from safetensors.torch import load_file
+
+import aekit
+from aekit.config import Config, apply_config_dict, parse_set
+
+
+def test_run_folder_has_every_file_and_loads_alone(runs):
+    run = aekit.train(quick(runs, train={"epochs": 2, "recon_every": 1, "log_every": 5}))
+    d = run.run_dir
+    for f in (
+        "config.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "summary.txt",
+        "model_summary.txt",
+        "plots/loss.png",
+        "plots/recon_epoch_001.png",
+        "plots/recon_epoch_002.png",
+    ):
+        assert (d / f).is_file(), f
+    lines = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert sum("epoch_end" in r for r in lines) == 2
+    assert any("step" in r and "epoch_end" not in r for r in lines)
+    m = aekit.load(d)
+    x = aekit.load_dataset("digits", split="val").images()[:4]
+    assert torch.allclose(m.reconstruct(x), run.model.cpu().reconstruct(x))
+    info = json.loads((d / "config.json").read_text())
+    assert (
+        info["model"]["name"] == "mlp" and info["data"]["n_train"] + info["data"]["n_val"] == 1797
+    )
+
+
+def test_training_lowers_validation_loss(runs):
+    run = aekit.train(quick(runs, train={"epochs": 5, "lr": 3e-3}))
+    assert run.history[-1]["val_loss"] < 0.7 * run.history[0]["val_loss"]
+
+
+def test_same_seed_gives_identical_weights(runs):
+    a = aekit.train(quick(runs, run={"name": "a"}))
+    b = aekit.train(quick(runs, run={"name": "b"}))
+    wa, wb = (
+        load_file(str(a.run_dir / "model.safetensors")),
+        load_file(str(b.run_dir / "model.safetensors")),
+    )
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_existing_run_folder_is_never_overwritten(runs):
+    a = aekit.train(quick(runs, run={"name": "same"}))
+    before = (a.run_dir / "model.safetensors").read_bytes()
+    b = aekit.train(quick(runs, run={"name": "same"}, train={"seed": 3}))
+    assert b.run_dir != a.run_dir and (a.run_dir / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize(
+    "sched,extra",
+    [
+        ("none", {}),
+        ("step", {"milestones": [0.5]}),
+        ("exponential", {"gamma": 0.9}),
+        ("cosine", {}),
+        ("onecycle", {}),
+    ],
+)
+def test_optimisers_and_schedules_train(runs, opt, sched, extra):
+    run = aekit.train(
+        quick(
+            runs,
+            train={
+                "optimizer": opt,
+                "schedule": sched,
+                "momentum": 0.9 if opt == "sgd" else 0.0,
+                "lr": 0.05 if opt == "sgd" else 1e-3,
+                **extra,
+            },
+        )
+    )
+    assert all(r["train_loss"] == r["train_loss"] for r in run.history)
+
+
+def test_step_schedule_milestones_as_fractions(runs):
+    run = aekit.train(
+        quick(runs, train={"epochs": 4, "schedule": "step", "milestones": [0.25, 0.5], "lr": 1e-2})
+    )
+    assert [round(r["lr"], 6) for r in run.history] == [1e-3, 1e-4, 1e-4, 1e-4]
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce", "l1"])
+def test_losses(runs, loss):
+    run = aekit.train(quick(runs, train={"loss": loss}))
+    assert run.history[-1]["train_loss"] > 0
+
+
+def test_tanh_output_with_minus_one_to_one_pixels(runs):
+    run = aekit.train(quick(runs, data={"pixel_range": "-11"}))
+    m = aekit.load(run.run_dir)
+    assert isinstance(m.decoder[1], torch.nn.Tanh) and m.run_info["pixel_range"] == "-11"
+
+
+def test_conv_and_linear_train_end_to_end(runs):
+    for name in ("conv", "linear"):
+        run = aekit.train(quick(runs, model={"name": name, "latent_dim": 4}))
+        assert aekit.load(run.run_dir).registry_name == name
+
+
+def test_grad_clip_and_nan_loss_keeps_saved_weights(runs):
+    cfg = quick(runs, train={"lr": 1e30, "optimizer": "sgd", "epochs": 3})
+    with pytest.raises(aekit.TrainingDiverged, match="lower the learning rate"):
+        aekit.train(cfg)
+
+
+def test_config_precedence_file_then_set(tmp_path):
+    (tmp_path / "run.toml").write_text(
+        '[train]\nepochs = 7\nlr = 0.5\n[model]\nname = "conv"\nlatent_dim = 5\n'
+    )
+    from aekit.config import load_config_file
+
+    cfg = apply_config_dict(Config(), load_config_file(tmp_path / "run.toml"))
+    cfg = apply_config_dict(cfg, parse_set(["train.lr=0.01", "model.channels=[8,16]"]))
+    assert cfg.train.epochs == 7 and cfg.train.lr == 0.01
+    assert cfg.model == {"name": "conv", "latent_dim": 5, "channels": [8, 16]}
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"train": {"nope": 1}}, "valid keys: epochs"),
+        ({"train": {"epochs": "many"}}, "must be an integer"),
+        ({"model": {"name": "mlp", "hiden": [3]}}, "valid keys: hidden"),
+        ({"oops": {}}, "valid sections"),
+    ],
+)
+def test_bad_config_keys_and_types_are_errors(bad, match):
+    with pytest.raises(aekit.ConfigError, match=match):
+        apply_config_dict(Config(), bad)
+
+
+def test_batch_larger_than_data_is_an_error(runs):
+    with pytest.raises(aekit.ConfigError, match="batch size"):
+        aekit.train(quick(runs, train={"batch_size": 100000}))
+
+
+def test_overcomplete_without_regulariser_warns(runs, caplog):
+    aekit.train(quick(runs, model={"latent_dim": 100}, train={"epochs": 1}))
+    assert "learn the identity" in caplog.text
+
+
+def test_denoising_input_is_corrupted_target_clean(runs):
+    run = aekit.train(
+        quick(
+            runs,
+            data={"noise": "gaussian", "noise_level": 0.3},
+            train={"recon_every": 1, "epochs": 1},
+        )
+    )
+    assert (run.run_dir / "plots" / "recon_epoch_001.png").is_file()
