@@ -22,6 +22,7 @@ from aekit.data.noise import NOISES
 from aekit.errors import ConfigError, DataError, TrainingDiverged
 from aekit.losses import LOSSES
 from aekit.models.summary import model_summary
+from aekit.training.final import end_of_run_metrics
 from aekit.training.optim import make_optimizer, make_scheduler
 from aekit.training.run_dir import (
     METRICS,
@@ -219,6 +220,7 @@ class Trainer:
             metrics.close()
         info["result"] = final_result(state, time.perf_counter() - start)
         info["result"].update(model.run_metrics())
+        info["result"].update(end_of_run_metrics(model, train_data, val_batches, cfg))
         write_run_config(run_dir, info)
         self._emit("on_train_end", state)
         return state
