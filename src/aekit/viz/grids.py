@@ -80,3 +80,40 @@ def recon_grid(originals, recons, noisy=None, title: str | None = None) -> Figur
         wspace=0.04, hspace=0.04, left=0.08, right=0.99, bottom=0.01, top=0.9 if title else 0.99
     )
     return fig
+
+
+def tile(images, ncol: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """Images in [0, 1] tiled into one array, ``ncol`` per row (default: square), ``pad`` pixels
+    of ``pad_value`` between them: (rows*(H+pad)-pad, ncol*(W+pad)-pad[, 3])."""
+    a = to_display(images)
+    n, h, w = a.shape[:3]
+    ncol = max(1, min(ncol or int(np.ceil(np.sqrt(n))), n))
+    rows = int(np.ceil(n / ncol))
+    out = np.full((rows * (h + pad) - pad, ncol * (w + pad) - pad, *a.shape[3:]), pad_value)
+    for i in range(n):
+        r, c = divmod(i, ncol)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = a[i]
+    return out.astype(np.float32)
+
+
+def mosaic(
+    images,
+    ncol: int | None = None,
+    title: str | None = None,
+    cell: float = 0.6,
+    cmap: str = "gray",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+) -> Figure:
+    """Many images in one imshow (fast even for hundreds of panels); ``cell`` inches per image."""
+    t = tile(images, ncol)
+    a = to_display(images)
+    ncol = max(1, min(ncol or int(np.ceil(np.sqrt(len(a)))), len(a)))
+    rows = int(np.ceil(len(a) / ncol))
+    fig = Figure(figsize=(max(1.5, ncol * cell), max(1.0, rows * cell) + (0.4 if title else 0)))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98 - (0.4 / fig.get_figheight() if title else 0)))
+    ax.imshow(t, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig

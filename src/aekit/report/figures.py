@@ -1,0 +1,253 @@
+"""Every figure kind of a run folder, by name: ``write_figure(run_dir, kind)`` -> plots/*.png.
+
+The glue between a run folder (model, data splits, metrics, fitted prior) and the plain
+figure functions of :mod:`aekit.viz`, which take tensors and models and return Figures.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aekit.errors import AekitError, ConfigError
+from aekit.evaluation.evaluate import unit_images
+from aekit.evaluation.runs import encode_unit, run_data, sample_unit
+from aekit.training.run_dir import load_model, read_metrics, read_run_config
+from aekit.viz._mpl import Figure
+
+log = logging.getLogger(__name__)
+
+KINDS = (
+    "loss",
+    "recon",
+    "animation",
+    "latent",
+    "manifold",
+    "traversal",
+    "interpolation",
+    "weights",
+    "samples",
+)
+DPI = 100
+
+
+class RunFigures:
+    """A run folder with its model, validation images and codes loaded once, for many figures."""
+
+    def __init__(self, run_dir: str | Path, model=None):
+        self.run_dir = Path(run_dir)
+        self.info = read_run_config(self.run_dir)
+        self._model = model
+
+    @functools.cached_property
+    def model(self):
+        m = self._model if self._model is not None else load_model(self.run_dir)
+        m.run_dir = self.run_dir
+        return m.eval()
+
+    @functools.cached_property
+    def data(self):
+        return run_data(self.info, "val")
+
+    @functools.cached_property
+    def images(self) -> torch.Tensor:
+        """Validation images in [0, 1]."""
+        return unit_images(self.data, self.info["config"]["data"].get("binarize", False))
+
+    @functools.cached_property
+    def codes(self) -> torch.Tensor:
+        return encode_unit(self.model, self.images)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.info["input_shape"]) == 3
+
+    def need_images(self, kind: str) -> None:
+        if not self.is_image:
+            raise AekitError(
+                f"the {kind!r} figure shows images, and this run's data are rows of "
+                f"{self.info['input_shape'][0]} features; try --kind loss or latent"
+            )
+
+    # -- one method per kind -------------------------------------------------------------------
+    def loss(self, log_scale: bool = True) -> Figure:
+        from aekit.viz.curves import loss_curves
+
+        return loss_curves(read_metrics(self.run_dir), log_scale=log_scale)
+
+    def recon(self, n: int = 10) -> Figure:
+        from aekit.data import corrupt
+        from aekit.evaluation.evaluate import reconstruct_unit
+        from aekit.viz.grids import recon_grid
+
+        d = self.info["config"]["data"]
+        x = self.images[:n]
+        if d.get("noise", "none") != "none" and d.get("noise_level", 0) > 0:
+            g = torch.Generator().manual_seed(self.info["config"]["train"].get("seed", 0))
+            noisy = corrupt(x, d["noise"], d["noise_level"], g)
+            return recon_grid(x, reconstruct_unit(self.model, noisy), noisy, title="validation")
+        return recon_grid(x, reconstruct_unit(self.model, x), title="validation")
+
+    def latent(self, method: str = "auto", max_points: int = 5000) -> Figure:
+        from aekit.viz.latent import latent_scatter
+
+        return latent_scatter(
+            self.codes, self.data.labels, self.data.classes, method, max_points=max_points
+        )
+
+    def manifold(self, dims: tuple[int, int] = (0, 1), n: int = 15) -> Figure:
+        from aekit.viz.latent import manifold_grid
+
+        self.need_images("manifold")
+        z = self.codes.double()
+        L = z.shape[1]
+        dims = tuple(int(d) for d in dims) if L >= 2 else (0, 0)
+        if max(dims) >= L:
+            raise ConfigError(f"dims {dims} out of range for a {L}-D code; use 0..{L - 1}")
+        lo, hi = torch.quantile(z, 0.01, dim=0), torch.quantile(z, 0.99, dim=0)
+        ranges = (
+            (float(lo[dims[0]]), float(hi[dims[0]])),
+            (float(lo[dims[1]]), float(hi[dims[1]])),
+        )
+        return manifold_grid(self.model, dims, n, ranges, base=z.mean(0).float())
+
+    def traversal(self, steps: int = 9, span: float = 2.5, dims: list[int] | None = None) -> Figure:
+        from aekit.viz.latent import traversal_grid
+
+        self.need_images("traversal")
+        z = self.codes
+        return traversal_grid(self.model, z.mean(0), z.std(0), dims, steps, span)
+
+    def interpolation(self, pairs: int = 4, steps: int = 8) -> Figure:
+        from aekit.viz.latent import interpolation_grid
+
+        self.need_images("interpolation")
+        a_idx, b_idx = _pairs(self.data.labels, len(self.images), pairs)
+        return interpolation_grid(self.model, self.images[a_idx], self.images[b_idx], steps)
+
+    def weights(self, which: str = "encoder", max_tiles: int = 64) -> Figure:
+        from aekit.viz.weights import weight_images
+
+        self.need_images("weights")
+        try:
+            return weight_images(self.model, which, max_tiles)
+        except ValueError as e:
+            raise AekitError(f"no weight images for this model: {e}") from None
+
+    def samples(self, n: int = 64, seed: int = 0) -> Figure:
+        from aekit.viz.grids import mosaic
+
+        x = sample_unit(self.model, n, seed, self.run_dir)
+        own = "prior" if _own_prior(self.model) else "Gaussian fitted to the training codes"
+        return mosaic(x, title=f"{n} samples ({own}), seed {seed}")
+
+    def decode(self, z: list[float]) -> Figure:
+        from aekit.viz.latent import decoded_image
+
+        if len(z) != self.model.latent_dim:
+            raise ConfigError(
+                f"the code has {len(z)} numbers but this model's latent size is "
+                f"{self.model.latent_dim}; give {self.model.latent_dim} comma-separated values"
+            )
+        return decoded_image(self.model, torch.tensor(z, dtype=torch.float32))
+
+    def animation(self, ms_per_frame: int = 600) -> Path:
+        from aekit.viz.animation import recon_animation
+
+        frames = sorted((self.run_dir / "plots").glob("recon_epoch_*.png"))
+        if not frames:
+            raise AekitError(
+                "no plots/recon_epoch_*.png to animate; train with --set train.recon_every=1"
+            )
+        return recon_animation(frames, self.run_dir / "plots" / "recon.gif", ms_per_frame)
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, kind: str, **options: Any) -> list[Path]:
+        """Write one figure kind to plots/; returns the files written."""
+        plots = self.run_dir / "plots"
+        plots.mkdir(exist_ok=True)
+        name, opts = parse_kind(kind)
+        opts.update(options)
+        if name == "animation":
+            return [self.animation(**opts)]
+        if name == "decode":
+            z = opts.pop("z")
+            stem = "decode_" + "_".join(f"{v:g}" for v in z)
+            return [_save(self.decode(z), plots / f"{stem}.png")]
+        if name == "weights" and "which" not in opts:
+            out = [_save(self.weights("encoder", **opts), plots / "weights_encoder.png")]
+            try:
+                out.append(_save(self.weights("decoder", **opts), plots / "weights_decoder.png"))
+            except AekitError as e:
+                log.info("%s", e)
+            return out
+        fig = getattr(self, name)(**opts)
+        suffix = ""
+        if name == "latent" and opts.get("method") == "tsne":
+            suffix = "_tsne"
+        if name == "weights":
+            suffix = f"_{opts['which']}"
+        return [_save(fig, plots / f"{name}{suffix}.png")]
+
+
+def parse_kind(kind: str) -> tuple[str, dict[str, Any]]:
+    """ "latent" -> ("latent", {}); "decode:1.19,-3.36" -> ("decode", {"z": [1.19, -3.36]});
+    "latent:tsne" -> ("latent", {"method": "tsne"})."""
+    name, _, arg = kind.partition(":")
+    name = name.strip()
+    if name == "decode":
+        try:
+            return name, {"z": [float(v) for v in arg.split(",") if v.strip()]}
+        except ValueError:
+            raise ConfigError(
+                f"cannot read the code in {kind!r}; write it like decode:1.19,-3.36,2.06"
+            ) from None
+    if name not in KINDS:
+        raise ConfigError(
+            f"unknown figure kind {kind!r}; choose one of: {', '.join(KINDS)}, decode:Z1,Z2,..."
+        )
+    if arg and name == "latent":
+        return name, {"method": arg}
+    if arg and name == "weights":
+        return name, {"which": arg}
+    return name, {}
+
+
+def write_figure(run_dir: str | Path, kind: str, model=None, **options: Any) -> list[Path]:
+    """Write figure ``kind`` of a run folder to run_dir/plots/ and return the files written.
+
+    Kinds: loss, recon, animation (GIF), latent (latent:tsne), manifold, traversal,
+    interpolation, weights (weights:encoder / weights:decoder), samples, decode:Z1,Z2,...
+    """
+    return RunFigures(run_dir, model).write(kind, **options)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _own_prior(model) -> bool:
+    from aekit.evaluation.runs import has_own_prior
+
+    return has_own_prior(model)
+
+
+def _pairs(labels: torch.Tensor | None, n: int, pairs: int) -> tuple[list[int], list[int]]:
+    """Index pairs of images to interpolate between: different classes when labelled."""
+    pairs = min(pairs, max(1, n // 2))
+    if labels is None:
+        return list(range(pairs)), list(range(n - 1, n - 1 - pairs, -1))
+    firsts = {}
+    for i, y in enumerate(labels.tolist()):
+        firsts.setdefault(y, i)
+    ids = list(firsts.values())
+    if len(ids) < 2:
+        return list(range(pairs)), list(range(n - 1, n - 1 - pairs, -1))
+    a = [ids[i % len(ids)] for i in range(pairs)]
+    b = [ids[(i + 1) % len(ids)] for i in range(pairs)]
+    return a, b
