@@ -29,12 +29,18 @@ class Run:
 
 
 def train(
-    config: Config | dict | str | Path | None = None, callbacks: list[Any] = (), **sections
+    config: Config | dict | str | Path | None = None,
+    callbacks: list[Any] = (),
+    *,
+    report: bool = True,
+    **sections,
 ) -> Run:
     """Train a model as configured and write its run folder.
 
     ``config`` is a :class:`Config`, a nested dict ({"model": {...}, "train": {...}}), or a
     path to a TOML file; keyword sections (``train={"epochs": 5}``) are applied on top.
+    ``report``: also write eval.json, the ``run.after`` figures, report.html, README.md and,
+    for plain autoencoders, prior.json (a Gaussian fitted to the training codes).
     """
     from aekit.config import apply_config_dict
     from aekit.viz.run_plots import RunPlots
@@ -50,6 +56,10 @@ def train(
     state = Trainer(cfg, cbs).run()
     info = __import__("json").loads((state.run_dir / "config.json").read_text())
     _write_summary_txt(state.run_dir, info)
+    if report:
+        from aekit.report.finish import finish_run
+
+        finish_run(state.run_dir, state.model, cfg.run.after)
     return Run(state.run_dir, state.model.eval(), cfg, state.history, info.get("result", {}))
 
 

@@ -1,0 +1,53 @@
+"""`aekit eval RUN_DIR`: metrics on the test split beside the PCA baseline; writes eval.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> list[str]:
+    p = sub.add_parser(
+        "eval",
+        help="measure a run: MSE, squared error per image, BCE, PSNR, SSIM, PCA baseline",
+        description="Evaluate a run folder on the test split (validation when the data have no "
+        "test set), beside PCA with the same number of components fitted on the run's "
+        "training data. Writes eval.json (eval_<data>_<split>.json for other data).",
+    )
+    p.add_argument("run_dir", help="a run folder made by `aekit train`")
+    p.add_argument("--data", help="evaluate on other data of the same shape (name or path)")
+    p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
+    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"])
+    p.add_argument(
+        "--nll-samples", type=int, default=0, help="VAEs: importance samples for the NLL (e.g. 100)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return ["eval"]
+
+
+def run(args) -> int:
+    from aekit.evaluation.evaluate import format_table, metrics_table
+    from aekit.evaluation.runs import evaluate_run
+
+    default = args.data is None and args.split == "test"
+    res = evaluate_run(
+        args.run_dir, args.data, args.data_dir, args.split, args.nll_samples, write=default
+    )
+    out = Path(args.run_dir) / "eval.json"
+    if not default:
+        name = Path(args.data).stem if args.data else "run"
+        out = Path(args.run_dir) / f"eval_{name}_{args.split}.json"
+        out.write_text(json.dumps(res, indent=2))
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['dataset']} ({res['split']} split, {res['n_images']} images, pixels in [0, 1])")
+    print(format_table(metrics_table(res)))
+    if "ratio_to_pca" in res:
+        verdict = "better" if res["ratio_to_pca"] < 1 else "worse"
+        print(
+            f"model / PCA squared error: {res['ratio_to_pca']:.3f} ({verdict} than PCA with "
+            f"{res['pca']['k']} components)"
+        )
+    print(f"written: {out}")
+    return 0

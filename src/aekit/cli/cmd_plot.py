@@ -1,0 +1,39 @@
+"""`aekit plot RUN_DIR --kind KIND`: write figures of a run folder to RUN_DIR/plots/."""
+
+from __future__ import annotations
+
+import inspect
+
+
+def add_parser(sub) -> list[str]:
+    p = sub.add_parser(
+        "plot",
+        help="write figures of a run to RUN_DIR/plots/",
+        description="Kinds: loss, recon, animation, latent (latent:tsne), manifold, traversal, "
+        "interpolation, weights (weights:encoder|decoder), samples, decode:Z1,Z2,... or all.",
+    )
+    p.add_argument("run_dir", help="a run folder made by `aekit train`")
+    p.add_argument(
+        "--kind", action="append", required=True, help="figure kind (repeatable), or all"
+    )
+    p.add_argument("--n", type=int, help="samples: images; manifold: grid side; recon: columns")
+    p.add_argument("--seed", type=int, help="samples: random seed")
+    p.add_argument("--dims", type=int, nargs=2, metavar=("I", "J"), help="manifold: code units")
+    p.add_argument("--steps", type=int, help="traversal / interpolation: steps")
+    return ["plot"]
+
+
+def run(args) -> int:
+    from aekit.report.figures import KINDS, RunFigures, parse_kind
+
+    figs = RunFigures(args.run_dir)
+    kinds = [k for kind in args.kind for k in (KINDS if kind == "all" else [kind])]
+    given = {"n": args.n, "seed": args.seed, "dims": args.dims, "steps": args.steps}
+    for kind in kinds:
+        name, _ = parse_kind(kind)  # an unknown kind fails here, before any work
+        method = getattr(figs, name)
+        accepted = inspect.signature(method).parameters
+        opts = {k: v for k, v in given.items() if v is not None and k in accepted}
+        for path in figs.write(kind, **opts):
+            print(path)
+    return 0

@@ -1,0 +1,209 @@
+"""`aekit generate | encode | decode | reconstruct | denoise`: put a trained model to use."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def add_parser(sub) -> list[str]:
+    g = sub.add_parser(
+        "generate",
+        help="decode a given code (--z) or draw --n samples to an image grid",
+        description="Plain autoencoders sample from a Gaussian fitted to their training codes "
+        "(stored in RUN_DIR/prior.json; --prior gmm refits a mixture); VAEs from their prior.",
+    )
+    g.add_argument("run_dir")
+    g.add_argument("--z", help='a code to decode, e.g. --z "1.19,-3.36,2.06"')
+    g.add_argument("--n", type=int, default=64, help="samples to draw (without --z)")
+    g.add_argument("--seed", type=int, default=0, help="random seed: same seed, same images")
+    g.add_argument("--prior", choices=["gaussian", "gmm"], help="refit the code prior so")
+    g.add_argument("--components", type=int, default=10, help="--prior gmm: mixture components")
+    g.add_argument("--scale", type=int, default=1, help="enlarge the image by this factor")
+    g.add_argument("--out", default="generated.png", help="PNG file to write")
+
+    e = sub.add_parser("encode", help="codes of a dataset to a .npy file (labels beside)")
+    e.add_argument("run_dir")
+    e.add_argument("--data", help="dataset name or path (default: the run's data)")
+    e.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
+    e.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
+    e.add_argument("--out", default="codes.npy", help=".npy file for the codes (N, latent)")
+
+    d = sub.add_parser("decode", help="decode codes from a .npy file to images (.npz or .png)")
+    d.add_argument("run_dir")
+    d.add_argument("codes", help=".npy file of codes (N, latent)")
+    d.add_argument("--out", default="images.npz", help=".npz (uint8 x) or .png grid")
+
+    for name, help_ in (
+        ("reconstruct", "reconstruct image files of any size (written as NAME_recon.png)"),
+        ("denoise", "denoise image files of any size with a denoising autoencoder"),
+    ):
+        r = sub.add_parser(name, help=help_)
+        r.add_argument("run_dir")
+        r.add_argument("images", nargs="+", help="PNG/JPEG/... files")
+        r.add_argument("--out", help="output file (one input) or folder (several)")
+    return ["generate", "encode", "decode", "reconstruct", "denoise"]
+
+
+def note(msg: str) -> None:
+    print(f"aekit: note: {msg}", file=sys.stderr)
+
+
+def save_png(unit, path: Path, scale: int = 1) -> None:
+    """One image (C, H, W) in [0, 1] as a PNG (grey or RGB)."""
+    from PIL import Image
+
+    a = (unit.clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    im = Image.fromarray(a[0]) if a.shape[0] == 1 else Image.fromarray(a[:3].transpose(1, 2, 0))
+    if scale > 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+
+
+def save_grid(images, path: Path, scale: int = 1) -> None:
+    import torch
+
+    from aekit.viz.grids import tile
+
+    t = torch.from_numpy(tile(images, pad=1))  # (H', W') or (H', W', 3)
+    t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
+    save_png(t, path, scale)
+
+
+def run(args) -> int:
+    import aekit
+
+    model = aekit.load(args.run_dir)
+    return {
+        "generate": generate,
+        "encode": encode,
+        "decode": decode,
+        "reconstruct": reconstruct,
+        "denoise": reconstruct,
+    }[args.command](args, model)
+
+
+def _need_images(model, what: str) -> None:
+    from aekit.errors import DataError
+
+    if len(model.input_shape) != 3:
+        raise DataError(
+            f"this model works on rows of {model.input_shape[0]} features, not images; "
+            f"{what} needs an image model (use `aekit decode ... --out x.npz` for tables)"
+        )
+
+
+def generate(args, model) -> int:
+    import torch
+
+    from aekit.errors import ConfigError
+    from aekit.evaluation.runs import decode_unit, fit_prior, has_own_prior, sample_unit
+
+    _need_images(model, "generate")
+    out = Path(args.out)
+    if args.z is not None:
+        try:
+            z = [float(v) for v in args.z.replace(" ", ",").split(",") if v]
+        except ValueError:
+            raise ConfigError(
+                f'--z {args.z!r} must be numbers, e.g. --z "1.19,-3.36,2.06"'
+            ) from None
+        if len(z) != model.latent_dim:
+            raise ConfigError(f"--z has {len(z)} numbers; this model's code has {model.latent_dim}")
+        save_png(decode_unit(model, torch.tensor([z]))[0], out, args.scale)
+    else:
+        if args.prior:
+            if has_own_prior(model):
+                note(f"{model.registry_name} samples from its own prior; --prior is ignored")
+            else:
+                fit_prior(args.run_dir, model, args.prior, args.components)
+        save_grid(sample_unit(model, args.n, args.seed, args.run_dir), out, args.scale)
+    print(out)
+    return 0
+
+
+def encode(args, model) -> int:
+    from aekit.evaluation.evaluate import unit_images
+    from aekit.evaluation.runs import encode_unit, run_data
+
+    info = model.run_info
+    data = run_data(info, args.split, args.data, args.data_dir)
+    codes = encode_unit(model, unit_images(data, info["config"]["data"].get("binarize", False)))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, codes.numpy())
+    print(f"{out}  ({len(codes)} codes of size {codes.shape[1]} from {data.name} {data.split})")
+    if data.labels is not None:
+        lab = out.with_name(out.stem + "_labels.npy")
+        np.save(lab, data.labels.numpy())
+        print(lab)
+    return 0
+
+
+def decode(args, model) -> int:
+    import torch
+
+    from aekit.errors import DataError
+    from aekit.evaluation.runs import decode_unit
+
+    try:
+        z = np.load(args.codes, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read codes from {args.codes!r} ({e}); pass a .npy file") from None
+    x = decode_unit(model, torch.as_tensor(np.asarray(z, dtype=np.float32)))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".png":
+        _need_images(model, "a .png grid")
+        save_grid(x, out)
+    elif len(model.input_shape) == 3:
+        np.savez_compressed(out, x=(x.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+    else:  # table rows: back to the original feature units
+        d = model.run_info["data"]
+        if d.get("lo") is not None:
+            lo, hi = torch.tensor(d["lo"]), torch.tensor(d["hi"])
+            x = x * (hi - lo) + lo
+        np.savez_compressed(out, x=x.numpy())
+    print(f"{out}  ({len(x)} samples)")
+    return 0
+
+
+def reconstruct(args, model) -> int:
+    from PIL import Image
+
+    from aekit.data import from_range, to_range
+    from aekit.data.sources import load_images
+
+    _need_images(model, args.command)
+    c, h, w = model.input_shape
+    files = [Path(f) for f in args.images]
+    if args.command == "denoise" and model.run_info["config"]["data"].get("noise") == "none":
+        note("this model was trained without input noise; it reconstructs, it may not denoise")
+    if args.out and len(files) > 1:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    for f in files:
+        ds = load_images([f], grayscale=(c == 1), name=f.stem)  # DataError if unreadable
+        orig = ds.x[0]  # (C, H0, W0) uint8
+        h0, w0 = orig.shape[1:]
+        if (h0, w0) != (h, w):
+            note(f"{f.name}: {w0}x{h0} resized to the model's {w}x{h} and the result back")
+            ds = load_images([f], image_size=(h, w), grayscale=(c == 1), name=f.stem)
+        unit = ds.to_unit(ds.x)  # (1, C, H, W) in [0, 1]
+        pr = model.pixel_range
+        rec = from_range(model.reconstruct(to_range(unit, pr)), pr)[0].clamp(0, 1)
+        suffix = "_recon" if args.command == "reconstruct" else "_clean"
+        if args.out and len(files) == 1:
+            out = Path(args.out)
+        elif args.out:
+            out = Path(args.out) / f"{f.stem}{suffix}.png"
+        else:
+            out = f.with_name(f"{f.stem}{suffix}.png")
+        save_png(rec, out)
+        if (h0, w0) != (h, w):
+            with Image.open(out) as im:
+                im.resize((w0, h0), Image.BICUBIC).save(out)
+        print(out)
+    return 0

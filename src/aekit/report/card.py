@@ -1,0 +1,104 @@
+"""The run folder's README.md model card, so config.json + model.safetensors + README.md can be
+shared as they are (the layout of Hugging Face's ``save_pretrained``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aekit._registry import model_entry
+from aekit.evaluation.evaluate import format_table, metrics_table
+from aekit.training.run_dir import atomic_write_text, read_run_config
+
+CARD = "README.md"
+
+
+def model_card(run_dir: str | Path, evaluation: dict[str, Any] | None = None) -> str:
+    """Markdown: what the model is, its data, its metrics, how to load and use it."""
+    run_dir = Path(run_dir)
+    info = read_run_config(run_dir)
+    m, d, r = info["model"], info["data"], info.get("result", {})
+    name = m["name"]
+    try:
+        desc = model_entry(name).description
+    except Exception:  # a family that is not installed here: the card is still written
+        desc = ""
+    keys = ", ".join(f"{k}={v}" for k, v in m.items() if k != "name")
+    lines = [
+        "---",
+        "library_name: aekit",
+        f"tags: [autoencoder, pytorch, aekit, {name}]",
+        f"datasets: [{d['name']}]",
+        "---",
+        "",
+        f"# {run_dir.name}",
+        "",
+        f"A `{name}` autoencoder ({desc}) trained with aekit {info.get('aekit_version', '')}.",
+        "",
+        f"- model: `{name}` with {keys}",
+        f"- parameters: {info.get('parameters', 0):,}; input {info['input_shape']}, "
+        f"pixels in [{'-1' if info.get('pixel_range') == '-11' else '0'}, 1]",
+        f"- data: `{d['name']}`, {d['n_train']} training and {d['n_val']} validation samples "
+        f"(split seed {d.get('split')})",
+        f"- training: {r.get('epochs')} epochs, {r.get('steps')} steps, "
+        f"{r.get('train_seconds')} s on {info.get('device')}; final validation loss "
+        f"{r.get('val_loss', float('nan')):.5g}",
+        "",
+    ]
+    if evaluation:
+        lines += [
+            "## Metrics",
+            "",
+            f"On {evaluation.get('dataset')} ({evaluation.get('split')} split, "
+            f"{evaluation.get('n_images')} images, pixels in [0, 1]); PCA has the same number of "
+            "components and was fitted on the same training data.",
+            "",
+            _markdown_table(metrics_table(evaluation)),
+            "",
+        ]
+    lines += [
+        "## Use",
+        "",
+        "```python",
+        "import aekit",
+        "",
+        f'model = aekit.load("{run_dir.name}")  # config.json + model.safetensors, eval mode',
+        "z = model.encode(x)  # x: (N, *input_shape) in the model's pixel range",
+        "x_hat = model.decode(z)",
+        "```",
+        "",
+        "```bash",
+        f"aekit eval {run_dir.name}                      # metrics beside the PCA baseline",
+        f"aekit generate {run_dir.name} --n 64 --out samples.png",
+        f"aekit reconstruct {run_dir.name} image.png",
+        "```",
+        "",
+        "## Files",
+        "",
+        "`config.json` (resolved config, model config, data split, results), `model.safetensors` "
+        "(weights), `metrics.jsonl` (training log), `eval.json`, `report.html` (all figures), "
+        "`plots/`"
+        + (
+            ", `prior.json` (Gaussian fitted to the training codes)"
+            if (run_dir / "prior.json").is_file()
+            else ""
+        )
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(out)
+
+
+def write_model_card(run_dir: str | Path, evaluation: dict[str, Any] | None = None) -> Path:
+    out = Path(run_dir) / CARD
+    atomic_write_text(out, model_card(run_dir, evaluation))
+    return out
+
+
+__all__ = ["format_table", "model_card", "write_model_card"]
