@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from aekit._registry import create_model, list_models, register_model  # noqa: E402
-from aekit.api import Run, load, train  # noqa: E402
+from aekit.api import Run, load, train, train_recipe  # noqa: E402
 from aekit.config import Config, DataConfig, RunConfig, TrainConfig  # noqa: E402
 from aekit.data import list_datasets, load_dataset  # noqa: E402
 from aekit.errors import AekitError, ConfigError, DataError, TrainingDiverged  # noqa: E402
@@ -30,4 +30,5 @@ __all__ = [
     "model_summary",
     "register_model",
     "train",
+    "train_recipe",
 ]

@@ -72,12 +72,15 @@ def add_parser(sub) -> list[str]:
     return ["train"]
 
 
-def config_from_args(args) -> Config:
+def config_from_args(args, variant: dict | None = None) -> Config:
+    """The run's config; ``variant`` is a recipe variant's override sections."""
     cfg = Config()
     if args.recipe:
         from aekit.recipes import load_recipe
 
         cfg = apply_config_dict(cfg, load_recipe(args.recipe)[0])
+        if variant:
+            cfg = apply_config_dict(cfg, variant)
     if args.config:
         cfg = apply_config_dict(cfg, load_config_file(args.config))
     flags: dict = {}
@@ -96,10 +99,27 @@ def config_from_args(args) -> Config:
 def run(args) -> int:
     import aekit
     from aekit.cli.progress import ProgressBar
+    from aekit.recipes import recipe_variants, variant_run_name
 
-    cfg = config_from_args(args)
+    variants = recipe_variants(args.recipe) if args.recipe else [(None, {})]
+    cfgs = [(vname, config_from_args(args, v)) for vname, v in variants]  # all checked first
     show = not args.no_progress and sys.stderr.isatty()
-    run = aekit.train(cfg, callbacks=[ProgressBar(show)])
-    print((run.run_dir / "summary.txt").read_text(), end="")
-    print(f"files: {run.run_dir}/ (config.json, model.safetensors, metrics.jsonl, plots/)")
+    done = []
+    for vname, cfg in cfgs:
+        if vname is not None:
+            print(f"== {args.recipe}: variant {vname!r}")
+            cfg.run.name = variant_run_name(cfg.run.name, args.recipe, vname, cfg.data.name)
+        run = aekit.train(cfg, callbacks=[ProgressBar(show)])
+        print((run.run_dir / "summary.txt").read_text(), end="")
+        print(f"files: {run.run_dir}/ (config.json, model.safetensors, metrics.jsonl, plots/)")
+        done.append((vname, run))
+    if len(done) > 1:
+        print(f"\n{'variant':<16}{'val_loss':>12}{'val_mse':>12}{'vs PCA':>9}  run folder")
+        for vname, run in done:
+            r = run.result
+            print(
+                f"{vname:<16}{r.get('val_loss', float('nan')):>12.5g}"
+                f"{r.get('val_mse', float('nan')):>12.5g}"
+                f"{r.get('val_mse_over_pca', float('nan')):>9.3f}  {run.run_dir}"
+            )
     return 0

@@ -481,3 +481,13 @@ def load_csv(path: Path) -> Dataset:
         y = arr[:, label_col].astype(np.int64)
         arr = np.delete(arr, label_col, axis=1)
     return array_to_dataset(arr.astype(np.float32), y, path.stem)
+
+
+@register_dataset(
+    "points2d", "100 seeded random 2-D points with correlated coordinates (linear AE vs PCA)"
+)
+def _points2d(data_dir=None) -> dict[str, Dataset]:
+    x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0))  # (100, 2) N(0, I)
+    x[:, 0] = x[:, 0] + x[:, 1]  # x0 <- x0 + x1
+    x[:, 1] = 0.5 * x[:, 0] + x[:, 1]  # then x1 <- 0.5 x0 + x1: covariance [[2, 2], [2, 2.5]]
+    return {"train": Dataset("points2d", x, info={"source": "synthetic, seed 0"})}

@@ -1,6 +1,15 @@
 """The model families. Importing this package registers each one."""
 
-from aekit.models import conv, linear, mlp  # noqa: F401  (registration side effect)
+from aekit.models import (  # noqa: F401  (registration side effect: one line per family)
+    contractive,
+    conv,
+    convspec,
+    linear,
+    mlp,
+    sparse,
+    stacked,
+    vae,
+)
 from aekit.models.base import AEOutput, Autoencoder
 
 __all__ = ["AEOutput", "Autoencoder"]

@@ -75,6 +75,16 @@ class Autoencoder(nn.Module):
         """Model-specific numbers to report at the end of a run (e.g. sparsity)."""
         return {}
 
+    def val_metrics(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """Model-specific numbers on the validation data at the end of a run (input ``x``,
+        clean ``target``, both in the model's pixel range): e.g. a VAE's NLL estimate."""
+        return {}
+
+    def decoder_basis(self) -> torch.Tensor:
+        """(D, latent_dim) matrix whose columns span the decoder's image, for linear decoders
+        (compared with the principal subspace at the end of a run)."""
+        raise NotImplementedError(f"{self.registry_name} has a nonlinear decoder")
+
     # -- conveniences -------------------------------------------------------------------------
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,3 +30,7 @@ class LinearAutoencoder(Autoencoder):
             nn.Linear(config.latent_dim, self.input_dim, bias=config.bias),
             Unflatten(self.input_shape),
         )
+
+    def decoder_basis(self):
+        """(D, latent_dim): the decoder weight; its columns span the reconstructions (minus bias)."""
+        return self.decoder[0].weight

@@ -2,6 +2,10 @@
 
 Each ``<name>.toml`` holds a ``description`` line and the usual [data] [model] [train] [run]
 sections; ``aekit train --recipe NAME`` starts from it, and flags and --set go on top.
+
+A recipe that compares configurations lists them as ``[[variants]]`` tables, each a ``name``
+plus override sections (``model = { latent_dim = 500 }``); ``aekit train --recipe`` then runs
+one run per variant, in order: recipe < variant < --config < flags < --set.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_META_KEYS = ("description", "paper", "after")
+_META_KEYS = ("description", "paper", "after", "variants")
 
 
 def _files() -> dict[str, Any]:
@@ -43,3 +47,30 @@ def load_recipe(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     meta = {k: d.pop(k) for k in list(d) if k in _META_KEYS}
     d.setdefault("run", {})["recipe"] = name
     return d, meta
+
+
+def recipe_variants(name: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """(variant name, override sections) for each ``[[variants]]`` table of a recipe, in order;
+    ``[(None, {})]`` for a recipe with one configuration."""
+    variants = load_recipe(name)[1].get("variants")
+    if not variants:
+        return [(None, {})]
+    out = []
+    for i, v in enumerate(variants):
+        v = dict(v)
+        vname = v.pop("name", None)
+        if not isinstance(vname, str) or not vname:
+            raise ConfigError(f'recipe {name!r}: [[variants]] table {i + 1} needs a name = "..."')
+        out.append((vname, v))
+    return out
+
+
+def variant_run_name(run_name: str | None, recipe: str, variant: str, data: str) -> str:
+    """``<run name>-<variant>``, or ``<recipe>-<variant>-<data>-<timestamp>`` when unnamed."""
+    if run_name:
+        return f"{run_name}-{variant}"
+    import datetime as dt
+    from pathlib import Path
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{recipe}-{variant}-{Path(data).name.replace(' ', '_')}-{stamp}"

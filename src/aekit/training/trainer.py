@@ -124,6 +124,10 @@ class Trainer:
         self.callbacks = list(callbacks)
         self._model = model
 
+    def optimizer_for(self, params) -> torch.optim.Optimizer:
+        """A fresh optimiser of the run's kind and settings (for a model's ``pretrain`` hook)."""
+        return make_optimizer(list(params), self.cfg.train)
+
     def _emit(self, event: str, state: TrainState) -> None:
         for cb in self.callbacks:
             fn = getattr(cb, event, None)

@@ -1,0 +1,117 @@
+"""Stacked autoencoder with greedy layer-wise pretraining (Bengio et al. 2007,
+https://papers.nips.cc/paper/3048; Hinton & Salakhutdinov 2006 used RBMs for the same role).
+
+For hidden sizes n -> m -> k: train n -> m -> n, freeze it, train m -> k -> m on its codes, and
+so on; the encoders and decoders stacked are one deep autoencoder that the trainer's main
+epochs then fine-tune end to end (train.pretrain_epochs: epochs per layer; 0: no pretraining).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit._registry import register_model
+from aekit.errors import ConfigError
+from aekit.layers import activation, output_activation
+from aekit.losses import reconstruction_loss
+from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.models.mlp import check_latent
+
+
+@dataclass
+class StackedConfig:
+    hidden: list[int] = field(default_factory=lambda: [500, 250])  # widths below the code, in order
+    latent_dim: int = 30  # code size (the top layer)
+    activation: str = "sigmoid"  # of every hidden layer (and of each layer's reconstruction)
+    latent_activation: str = "none"  # on the code (Hinton & Salakhutdinov: linear code units)
+    output_activation: str = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]
+
+
+@register_model(
+    "stacked", StackedConfig, "deep MLP AE with greedy layer-wise pretraining, then fine-tuning"
+)
+class StackedAutoencoder(Autoencoder):
+    def __init__(self, config: StackedConfig, input_shape, pixel_range="01"):
+        super().__init__(config, input_shape, pixel_range)
+        check_latent(config.latent_dim)
+        if any(h <= 0 for h in config.hidden):
+            raise ConfigError(f"model.hidden sizes must be positive; got {config.hidden}")
+        sizes = [self.input_dim, *config.hidden, config.latent_dim]
+        self.n_layers = len(sizes) - 1
+        acts = [config.activation] * (self.n_layers - 1) + [config.latent_activation]
+        enc = [nn.Sequential(nn.Linear(a, b), activation(f)) for a, b, f in zip(sizes, sizes[1:], acts)]
+        # decoder block i maps level i+1 back to level i, with level i's activation
+        dec_acts = [output_activation(config.output_activation, pixel_range)] + [
+            activation(config.activation) for _ in range(self.n_layers - 1)
+        ]
+        dec = [nn.Sequential(nn.Linear(sizes[i + 1], sizes[i]), dec_acts[i]) for i in range(self.n_layers)]
+        self.encoder = nn.Sequential(Flatten(), *enc)  # (B, C, H, W) -> (B, latent_dim)
+        self.decoder = nn.Sequential(*dec[::-1], Unflatten(self.input_shape))
+        self.pretrain_losses: list[float] = []  # final-epoch loss of each layer's pretraining
+        self._stacked_state: dict[str, torch.Tensor] | None = None  # weights right after stacking
+
+    def enc_block(self, i: int) -> nn.Module:
+        return self.encoder[1 + i]
+
+    def dec_block(self, i: int) -> nn.Module:
+        return self.decoder[self.n_layers - 1 - i]
+
+    def codes(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        """The activations of hidden level ``level`` (0: the flattened input)."""
+        h = x.flatten(1)
+        for i in range(level):
+            h = self.enc_block(i)(h)
+        return h
+
+    def pretrain(self, trainer, batches, epochs: int) -> None:
+        """Greedy layer-wise pretraining: ``epochs`` epochs per layer, lower layers frozen.
+
+        ``trainer.optimizer_for(params)`` gives the run's optimiser; ``batches(idx)`` gives
+        (input, clean target). Layer 0 uses the run's loss (and denoises when noise is on);
+        higher layers reconstruct the codes below them with squared error.
+        """
+        t = trainer.cfg.train
+        n = len(batches)
+        self.train()
+        self.pretrain_losses = []
+        for layer in range(self.n_layers):
+            enc, dec = self.enc_block(layer), self.dec_block(layer)
+            opt = trainer.optimizer_for([*enc.parameters(), *dec.parameters()])
+            for _ in range(epochs):
+                perm = torch.randperm(n, device=batches.device, generator=batches.generator)
+                total = torch.zeros((), device=batches.device)
+                for s in range(0, n, t.batch_size):
+                    idx = perm[s : s + t.batch_size]
+                    x, target = batches(idx)
+                    with torch.no_grad():  # the layers below are frozen
+                        h_in, h_target = self.codes(x, layer), self.codes(target, layer)
+                    recon = dec(enc(h_in))
+                    if layer == 0:
+                        loss = reconstruction_loss(t.loss, recon, h_target)
+                    else:
+                        loss = F.mse_loss(recon, h_target)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += loss.detach() * len(idx)
+            self.pretrain_losses.append(float(total) / n if epochs else float("nan"))
+        self._stacked_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+
+    def run_metrics(self) -> dict[str, float]:
+        return {f"pretrain_layer{i + 1}_loss": v for i, v in enumerate(self.pretrain_losses)}
+
+    @torch.no_grad()
+    def val_metrics(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """Validation MSE per pixel right after stacking (before fine-tuning) and now."""
+        after = float(F.mse_loss(self.reconstruct(x), target))
+        if self._stacked_state is None:
+            return {"val_mse_end_to_end": after}
+        now = {k: v.clone() for k, v in self.state_dict().items()}
+        self.load_state_dict(self._stacked_state)
+        stacked = float(F.mse_loss(self.reconstruct(x), target))
+        self.load_state_dict(now)
+        return {"val_mse_after_stacking": stacked, "val_mse_after_finetune": after}
