@@ -1,0 +1,247 @@
+"""scikit-learn compatible estimators built on ``aekit.train``: a dimensionality reducer
+(fit / transform / inverse_transform) and a pyod-style anomaly detector (reconstruction error)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from aekit.data import from_range, to_range
+
+log = logging.getLogger(__name__)
+
+
+class _AutoencoderEstimator(BaseEstimator):
+    """Shared fitting: X is written to a temporary .npy and trained on by ``aekit.train`` (the
+    one trainer), so every aekit model, loss and option is available.
+
+    X: (N, D) numbers (each feature min-max scaled to [0, 1] with the training minimum and
+    maximum) or images (N, H, W), (N, C, H, W), (N, H, W, C): uint8 (divided by 255) or floats
+    in [0, 1].
+    """
+
+    def _fit_model(self, X) -> np.ndarray:
+        import aekit
+
+        X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=2)
+        self._set_scaling(X)
+        opts = dict(self.model_options or {})
+        model = {"name": self.model, "latent_dim": self.latent_dim, **opts}
+        if self.hidden is not None:
+            model["hidden"] = list(self.hidden)
+        with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
+            path = Path(tmp) / f"X-{uuid.uuid4().hex}.npy"  # unique: the data cache keys on it
+            np.save(path, X)
+            out_dir = self.out_dir if self.out_dir is not None else tmp
+            run = aekit.train(
+                {
+                    "data": {"name": str(path), "val_fraction": 0.0},
+                    "model": model,
+                    "train": {
+                        "epochs": self.epochs,
+                        "batch_size": min(self.batch_size, len(X)),
+                        "lr": self.lr,
+                        "loss": self.loss,
+                        "seed": self.random_state,
+                        "device": self.device,
+                        "recon_every": 0,
+                        "log_every": 0,
+                    },
+                    "run": {"out_dir": str(out_dir)},
+                },
+                report=False,
+            )
+        self.model_ = run.model.cpu().eval()
+        self.run_dir_ = run.run_dir if self.out_dir is not None else None
+        self.history_ = run.history
+        return X
+
+    # -- scaling, exactly as aekit.data reads arrays ----------------------------------------------
+    def _set_scaling(self, X: np.ndarray) -> None:
+        if X.dtype == np.uint8:
+            self.scaling_, self.lo_, self.hi_ = "uint8", None, None
+        elif X.ndim >= 3 and X.min() >= 0 and X.max() <= 1:
+            self.scaling_, self.lo_, self.hi_ = "none", None, None
+        else:
+            flat = X.reshape(len(X), -1).astype(np.float32)
+            self.scaling_, self.lo_, self.hi_ = "minmax", flat.min(0), flat.max(0)
+
+    def _to_model(self, X) -> torch.Tensor:
+        """X -> float32 tensor in the model's pixel range, shaped (N, *input_shape)."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype="numeric", allow_nd=True, reset=False)
+        shape = self.model_.input_shape
+        if X.ndim == 4 and X.shape[1] != shape[0] and X.shape[-1] == shape[0]:
+            X = X.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+        flat = X.reshape(len(X), -1).astype(np.float32)
+        if self.scaling_ == "uint8":
+            flat = flat / 255.0
+        elif self.scaling_ == "minmax":
+            flat = (flat - self.lo_) / np.maximum(self.hi_ - self.lo_, 1e-12)
+        unit = torch.from_numpy(np.ascontiguousarray(flat)).view(len(X), *shape)
+        return to_range(unit, self.model_.pixel_range)
+
+    def _from_model(self, x: torch.Tensor) -> np.ndarray:
+        """Model-range output -> the units of the training X, as float64 (N, ...)."""
+        unit = from_range(x, self.model_.pixel_range).double().numpy().reshape(len(x), -1)
+        if self.scaling_ == "uint8":
+            unit = unit * 255.0
+        elif self.scaling_ == "minmax":
+            unit = unit * (self.hi_ - self.lo_) + self.lo_
+        return unit.reshape(len(x), *self._x_shape())
+
+    def _x_shape(self) -> tuple[int, ...]:
+        return tuple(self.model_.input_shape) if len(self.model_.input_shape) == 3 else (-1,)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.device not in ("cpu",)
+        return tags
+
+
+class AutoencoderReducer(TransformerMixin, _AutoencoderEstimator):
+    """Dimensionality reduction by an autoencoder: ``transform`` gives the codes (N, latent_dim),
+    ``inverse_transform`` decodes them back to X's units.
+
+    Parameters mirror ``aekit train``: ``model`` (a name from ``aekit.list_models()``),
+    ``latent_dim``, ``hidden`` (layer widths, mlp-like models), ``epochs``, ``batch_size``, ``lr``,
+    ``loss`` (mse, bce, l1), ``random_state`` (seeds weights and shuffling), ``device``,
+    ``model_options`` (any other model keys), ``out_dir`` (keep the run folder there; default:
+    a temporary folder, removed after fitting).
+    """
+
+    def __init__(
+        self,
+        model: str = "mlp",
+        latent_dim: int = 2,
+        hidden: list[int] | None = None,
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        loss: str = "mse",
+        random_state: int = 0,
+        device: str = "cpu",
+        model_options: dict[str, Any] | None = None,
+        out_dir: str | None = None,
+    ):
+        self.model = model
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.loss = loss
+        self.random_state = random_state
+        self.device = device
+        self.model_options = model_options
+        self.out_dir = out_dir
+
+    def fit(self, X, y=None) -> AutoencoderReducer:
+        self._fit_model(X)
+        return self
+
+    @torch.no_grad()
+    def transform(self, X) -> np.ndarray:
+        """Codes (N, latent_dim), float64."""
+        x = self._to_model(X)
+        return self.model_.encode(x).double().numpy()
+
+    @torch.no_grad()
+    def inverse_transform(self, X) -> np.ndarray:
+        """Decoded codes (N, latent_dim) -> samples in the units of the training X."""
+        check_is_fitted(self, "model_")
+        z = np.asarray(X, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.model_.latent_dim:
+            raise ValueError(
+                f"inverse_transform takes codes of shape (N, {self.model_.latent_dim}); "
+                f"got {z.shape}"
+            )
+        return self._from_model(self.model_.decode(torch.from_numpy(z)))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        return np.array([f"autoencoderreducer{i}" for i in range(self.model_.latent_dim)])
+
+
+class AutoencoderAnomalyDetector(_AutoencoderEstimator):
+    """Anomaly detection by reconstruction error, in the style of pyod.
+
+    ``fit(X)`` trains on (mostly normal) data and sets ``decision_scores_`` (the training
+    scores), ``threshold_`` (their 1 - ``contamination`` quantile) and ``labels_``.
+    ``decision_function(X)``: mean squared reconstruction error per sample in [0, 1] units,
+    higher = more anomalous; ``predict(X)``: 1 for outliers, 0 for inliers (pyod's convention);
+    ``error_maps(X)``: the squared error of every pixel/feature, shaped like the samples.
+    """
+
+    def __init__(
+        self,
+        model: str = "mlp",
+        latent_dim: int = 8,
+        hidden: list[int] | None = None,
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        loss: str = "mse",
+        contamination: float = 0.1,
+        random_state: int = 0,
+        device: str = "cpu",
+        model_options: dict[str, Any] | None = None,
+        out_dir: str | None = None,
+    ):
+        self.model = model
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.loss = loss
+        self.contamination = contamination
+        self.random_state = random_state
+        self.device = device
+        self.model_options = model_options
+        self.out_dir = out_dir
+
+    def fit(self, X, y=None) -> AutoencoderAnomalyDetector:
+        if not 0.0 < self.contamination < 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5); got {self.contamination}")
+        X = self._fit_model(X)
+        self.decision_scores_ = self.decision_function(X)
+        self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    @torch.no_grad()
+    def error_maps(self, X) -> np.ndarray:
+        """Squared reconstruction error per pixel (N, *sample shape) in [0, 1] units."""
+        x = self._to_model(X)
+        pr = self.model_.pixel_range
+        out = []
+        for i in range(0, len(x), 1000):
+            xb = x[i : i + 1000]
+            rec = self.model_.reconstruct(xb)
+            out.append((from_range(rec, pr) - from_range(xb, pr)).double().pow(2))
+        return torch.cat(out).numpy()
+
+    def decision_function(self, X) -> np.ndarray:
+        """Mean squared reconstruction error per sample (N,): higher = more anomalous."""
+        e = self.error_maps(X)
+        return e.reshape(len(e), -1).mean(1)
+
+    def predict(self, X) -> np.ndarray:
+        """1 where the score exceeds the training threshold (an outlier), else 0."""
+        check_is_fitted(self, "threshold_")
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X).labels_
+
+
+__all__ = ["AutoencoderAnomalyDetector", "AutoencoderReducer"]

@@ -1,0 +1,158 @@
+"""Evaluation: metrics against scikit-image and closed forms, the PCA baseline against
+scikit-learn's PCA, the fitted code prior, a VAE's ELBO and NLL, and `aekit eval`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from _tiny_runs import tiny_run
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from sklearn.decomposition import PCA
+
+import aekit
+from aekit.cli.main import main
+from aekit.evaluation.evaluate import evaluate
+from aekit.evaluation.metrics import (
+    bce_per_image,
+    psnr_per_image,
+    reconstruction_metrics,
+    sse_per_image,
+    ssim_per_image,
+)
+from aekit.evaluation.prior import CodePrior
+
+
+def _pairs(shape=(6, 1, 28, 28), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(shape, generator=g)
+    b = (a + 0.2 * torch.randn(shape, generator=g)).clamp(0, 1)
+    return a, b
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 28, 28), (4, 1, 8, 8), (3, 3, 16, 12)])
+def test_ssim_and_psnr_agree_with_scikit_image_reference(shape):
+    a, b = _pairs(shape)
+    ours_s = ssim_per_image(b, a)
+    ours_p = psnr_per_image(b, a)
+    for i in range(len(a)):
+        x, y = a[i].double().numpy(), b[i].double().numpy()
+        if shape[1] == 1:  # scikit-image's defaults: 7x7 uniform window
+            ref = structural_similarity(x[0], y[0], data_range=1.0)
+        else:
+            ref = structural_similarity(x, y, data_range=1.0, channel_axis=0)
+        assert ours_s[i].item() == pytest.approx(ref, abs=1e-10)
+        assert ours_p[i].item() == pytest.approx(
+            peak_signal_noise_ratio(x, y, data_range=1.0), abs=1e-9
+        )
+
+
+def test_known_pairs_have_the_closed_form_values():
+    a = torch.full((2, 1, 28, 28), 0.25)
+    b = a + 0.1  # every pixel off by 0.1: MSE 0.01, PSNR = 10 log10(1 / 0.01) = 20 dB
+    assert psnr_per_image(b, a).tolist() == pytest.approx([20.0, 20.0])
+    assert sse_per_image(b, a).tolist() == pytest.approx([7.84, 7.84])  # 784 * 0.01
+    assert ssim_per_image(a, a).tolist() == pytest.approx([1.0, 1.0])
+    p, t = torch.rand(3, 1, 5, 5), (torch.rand(3, 1, 5, 5) > 0.5).float()
+    ref = torch.nn.functional.binary_cross_entropy(p.double(), t.double(), reduction="none")
+    assert torch.allclose(bce_per_image(p, t), ref.flatten(1).sum(1))
+
+
+def test_bce_only_where_the_range_allows_it():
+    a, _ = _pairs()
+    assert "bce_per_image" in reconstruction_metrics(a, a)
+    assert "bce_per_image" not in reconstruction_metrics(a * 1.5 - 0.2, a)
+
+
+def test_pca_baseline_equals_scikit_learn_pca_error():
+    run = tiny_run("mlp")
+    model = aekit.load(run)
+    train = aekit.load_dataset("digits", split="train")
+    test = aekit.load_dataset("digits", split="val")
+    res = evaluate(model, test, train)
+    xt = train.images().flatten(1).double().numpy()
+    xv = test.images().flatten(1).double().numpy()
+    sk = PCA(model.latent_dim).fit(xt)
+    ref = ((sk.inverse_transform(sk.transform(xv)) - xv) ** 2).sum(1).mean()
+    assert res["pca"]["k"] == model.latent_dim == 2
+    assert res["pca"]["sse_per_image"] == pytest.approx(ref, rel=1e-9)
+    ours = ((model.reconstruct(test.images()) - test.images()) ** 2).flatten(1).sum(1).mean()
+    assert res["model"]["sse_per_image"] == pytest.approx(float(ours), rel=1e-5)
+    assert res["ratio_to_pca"] == pytest.approx(res["model"]["sse_per_image"] / ref, rel=1e-6)
+
+
+def test_metrics_are_in_unit_pixels_for_a_minus_one_to_one_model():
+    model = aekit.load(tiny_run("mlp-11"))
+    test = aekit.load_dataset("digits", split="val")
+    res = evaluate(model, test)
+    x = test.images("-11")
+    rec = (model.reconstruct(x) + 1) / 2
+    ref = ((rec - (x + 1) / 2) ** 2).mean()
+    assert res["model"]["mse"] == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_denoising_run_reports_noisy_and_denoised_psnr():
+    res = json.loads((tiny_run("denoise") / "eval.json").read_text())
+    d = res["denoising"]
+    assert d["noise"] == "gaussian" and d["noise_level"] == 0.3
+    assert d["noisy_input"]["psnr"] < 20 and "psnr" in d["denoised"]
+
+
+def test_gaussian_prior_is_the_maximum_likelihood_fit_and_samples_repeatably(tmp_path):
+    rng = np.random.default_rng(0)
+    z = torch.from_numpy(rng.normal(size=(2000, 3)) @ np.diag([1.0, 2.0, 0.5]) + [1, -2, 3])
+    p = CodePrior.fit(z)
+    assert torch.allclose(p.means[0], z.mean(0))
+    assert np.allclose(p.covariances[0].numpy(), np.cov(z.numpy().T))
+    s1 = p.sample(500, torch.Generator().manual_seed(3))
+    s2 = p.sample(500, torch.Generator().manual_seed(3))
+    assert torch.equal(s1, s2)
+    many = p.sample(20000, torch.Generator().manual_seed(1)).double()
+    assert np.allclose(np.cov(many.numpy().T), p.covariances[0].numpy(), atol=0.1)
+    p.save(tmp_path / "prior.json")
+    q = CodePrior.load(tmp_path / "prior.json")
+    assert torch.equal(
+        q.sample(5, torch.Generator().manual_seed(0)), p.sample(5, torch.Generator().manual_seed(0))
+    )
+    gmm = CodePrior.fit(z, "gmm", n_components=3)
+    assert gmm.weights.sum().item() == pytest.approx(1.0) and gmm.means.shape == (3, 3)
+
+
+def test_plain_autoencoder_run_stores_its_fitted_prior():
+    run = tiny_run("mlp")
+    prior = json.loads((run / "prior.json").read_text())
+    assert prior["kind"] == "gaussian" and len(prior["means"][0]) == 2
+
+
+@pytest.mark.skipif("vae" not in aekit.list_models(), reason="no vae model registered")
+def test_vae_evaluation_reports_elbo_and_a_tighter_importance_sampled_nll(tmp_path):
+    run = aekit.train(
+        {
+            "data": {"name": "digits", "binarize": True},
+            "model": {"name": "vae", "hidden": [32], "latent_dim": 2, "nll_samples": 0},
+            "train": {"epochs": 2, "batch_size": 64, "recon_every": 0},
+            "run": {"out_dir": str(tmp_path)},
+        },
+        report=False,
+    )
+    test = aekit.load_dataset("digits", split="val")
+    res = evaluate(run.model, test, binarize=True, nll_samples=20)
+    own = res["model_metrics"]
+    assert own["nll_is20_nats"] < own["neg_elbo_nats"]  # IWAE bound is tighter in expectation
+    assert own["nll_is20_nats"] > 0
+
+
+def test_eval_cli_prints_the_table_and_writes_eval_json(capsys):
+    run = tiny_run("conv")
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "PCA (4 comp.)" in out and "SSIM" in out and "squared error per image" in out
+    res = json.loads((run / "eval.json").read_text())
+    assert res["split"] == "val" and res["n_images"] == 180  # digits has no test set
+
+
+def test_eval_of_a_folder_that_is_not_a_run_is_one_line_error(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
