@@ -1,0 +1,158 @@
+"""Every figure kind renders for an MLP and a conv run, with the expected size and panels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _tiny_runs import tiny_run
+from PIL import Image
+
+import aekit
+from aekit.errors import ConfigError
+from aekit.report import KINDS, RunFigures, write_figure
+from aekit.report.figures import _pairs
+from aekit.viz.grids import tile
+from aekit.viz.latent import interpolation_grid
+
+H = W = 8  # digits
+
+
+def tiles_of(fig) -> np.ndarray:
+    """The tiled image array of a one-image figure."""
+    return fig.axes[0].images[0].get_array()
+
+
+def grid_shape(rows: int, cols: int, h: int = H, w: int = W, pad: int = 1) -> tuple[int, int]:
+    return rows * (h + pad) - pad, cols * (w + pad) - pad
+
+
+@pytest.fixture(scope="module", params=["mlp", "conv"])
+def figs(request) -> RunFigures:
+    return RunFigures(tiny_run(request.param))
+
+
+def test_tile_places_each_image_in_its_cell():
+    imgs = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 1, 2, 2) / 10
+    t = tile(imgs, ncol=3, pad=1, pad_value=1.0)
+    assert t.shape == (5, 8)
+    assert t[0, 0] == pytest.approx(0.0) and t[3, 6] == pytest.approx(0.5)  # row 1, col 2
+    assert t[2, 0] == 1.0  # the padding row
+
+
+def test_every_kind_writes_its_files(figs):
+    for kind in KINDS:
+        paths = figs.write(kind)
+        assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths), kind
+
+
+def test_samples_grid_has_n_panels(figs):
+    fig = figs.samples(n=16, seed=1)
+    assert tiles_of(fig).shape[:2] == grid_shape(4, 4)
+
+
+def test_manifold_grid_has_n_by_n_panels(figs):
+    fig = figs.manifold(n=5)
+    assert tiles_of(fig).shape[:2] == grid_shape(5, 5)
+
+
+def test_traversal_has_one_row_per_code_unit(figs):
+    fig = figs.traversal(steps=5)
+    assert tiles_of(fig).shape[:2] == grid_shape(figs.model.latent_dim, 5)
+
+
+def test_interpolation_has_originals_at_both_ends(figs):
+    fig = figs.interpolation(pairs=3, steps=4)
+    t = tiles_of(fig)
+    assert t.shape[:2] == grid_shape(3, 6)
+    a_idx, _ = _pairs(figs.data.labels, len(figs.images), 3)
+    assert np.allclose(t[:H, :W], figs.images[a_idx[0], 0].numpy(), atol=1e-6)
+
+
+def test_interpolation_endpoints_decode_the_endpoint_codes():
+    figs = RunFigures(tiny_run("mlp"))
+    a, b = figs.images[:1], figs.images[1:2]
+    t = tiles_of(interpolation_grid(figs.model, a, b, 3))
+    with torch.no_grad():
+        dec_a = figs.model.decode(figs.model.encode(a))[0, 0].numpy()
+        dec_b = figs.model.decode(figs.model.encode(b))[0, 0].numpy()
+    assert np.allclose(t[:H, W + 1 : 2 * W + 1], dec_a, atol=1e-6)  # t = 0
+    assert np.allclose(t[:H, 3 * (W + 1) : 4 * W + 3], dec_b, atol=1e-6)  # t = 1
+
+
+def test_weight_images_show_first_encoder_and_last_decoder_layer(figs):
+    enc = figs.weights("encoder", max_tiles=64)
+    layer = next(
+        m for m in figs.model.encoder.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
+    )
+    w = layer.weight
+    linear = isinstance(layer, torch.nn.Linear)
+    n = min(64, w.shape[0] if linear else w.shape[0] * w.shape[1])  # units, or 1-channel filters
+    side = int(np.ceil(np.sqrt(n)))
+    h = H if linear else w.shape[-1]
+    assert tiles_of(enc).shape[:2] == grid_shape(int(np.ceil(n / side)), side, h, h)
+    assert figs.weights("decoder") is not None
+
+
+def test_recon_grid_has_two_rows_of_n_panels(figs):
+    fig = figs.recon(n=6)
+    assert len(fig.axes) == 12
+
+
+def test_denoiser_recon_grid_has_noisy_reconstruction_clean_rows():
+    fig = RunFigures(tiny_run("denoise")).recon(n=5)
+    assert len(fig.axes) == 15
+    assert [fig.axes[i].get_ylabel() for i in (0, 5, 10)] == [
+        "noisy input",
+        "reconstruction",
+        "clean original",
+    ]
+
+
+def test_latent_scatter_shows_every_validation_code(figs):
+    fig = figs.latent()
+    pts = fig.axes[0].collections[0].get_offsets()
+    assert len(pts) == len(figs.images)
+    if figs.model.latent_dim == 2:  # the codes themselves
+        assert np.allclose(np.asarray(pts), figs.codes.numpy(), atol=1e-5)
+
+
+def test_animation_has_one_frame_per_saved_epoch():
+    run = tiny_run("mlp")
+    (gif,) = write_figure(run, "animation")
+    frames = sorted((run / "plots").glob("recon_epoch_*.png"))
+    with Image.open(gif) as im:
+        assert im.n_frames == len(frames) == 2
+
+
+def test_decode_kind_is_deterministic_and_checks_the_code_length():
+    run = tiny_run("mlp")
+    (p1,) = write_figure(run, "decode:1.19,-3.36")
+    a = np.asarray(Image.open(p1))
+    (p2,) = write_figure(run, "decode:1.19,-3.36")
+    assert np.array_equal(a, np.asarray(Image.open(p2)))
+    with pytest.raises(ConfigError, match="latent size is 2"):
+        write_figure(run, "decode:1,2,3")
+
+
+def test_unknown_kind_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="manifold"):
+        write_figure(tiny_run("mlp"), "histogram")
+
+
+def test_figure_png_sizes_follow_the_figure_size():
+    run = tiny_run("conv")
+    figs = RunFigures(run)
+    fig = figs.loss()
+    (p,) = write_figure(run, "loss")
+    w, h = fig.get_size_inches() * 100
+    assert Image.open(p).size == (round(w), round(h))
+
+
+def test_plain_and_own_prior_samples_are_repeatable():
+    figs = RunFigures(tiny_run("conv"))
+    from aekit.evaluation.runs import sample_unit
+
+    a = sample_unit(figs.model, 8, seed=5, run_dir=figs.run_dir)
+    b = sample_unit(aekit.load(figs.run_dir), 8, seed=5, run_dir=figs.run_dir)
+    assert torch.equal(a, b)
