@@ -131,10 +131,10 @@ def write_report(
         "<h2>Training log</h2>",
         _table(training_log_rows(read_metrics(run_dir))),
         "<h2>Model summary</h2><pre>"
-        + html.escape(summary.read_text() if summary.is_file() else "")
+        + html.escape(summary.read_text() if summary.is_file() else "", quote=False)
         + "</pre>",
         "<h2>Config</h2><pre>"
-        + html.escape(json.dumps(info.get("config", {}), indent=2))
+        + html.escape(json.dumps(info.get("config", {}), indent=2), quote=False)
         + "</pre>",
         "</body></html>",
     ]
