@@ -1,0 +1,117 @@
+"""The scikit-learn estimators: estimator checks, clone, Pipeline, and anomaly detection by
+reconstruction error (ROC-AUC with one digit held out as the anomaly class)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import (
+    check_estimator,
+    check_fit_idempotent,
+    check_get_params_invariance,
+    check_n_features_in_after_fitting,
+    check_transformer_general,
+    check_transformers_unfitted,
+)
+
+from aekit.sklearn import AutoencoderAnomalyDetector, AutoencoderReducer
+
+SMALL = dict(hidden=[16], epochs=2, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(return_X_y=True)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_transformer_general,
+        check_fit_idempotent,
+        check_n_features_in_after_fitting,
+        check_transformers_unfitted,
+        check_get_params_invariance,
+    ],
+)
+def test_reducer_passes_core_estimator_checks(check):
+    check("AutoencoderReducer", AutoencoderReducer(**SMALL))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "est", [AutoencoderReducer(**SMALL), AutoencoderAnomalyDetector(**SMALL)], ids=type
+)
+def test_estimators_pass_every_applicable_sklearn_check(est):
+    failed = [
+        r["check_name"] for r in check_estimator(est, on_fail=None) if r["status"] == "failed"
+    ]
+    assert not failed, failed
+
+
+def test_reducer_in_a_pipeline_and_cloned(digits):
+    X, y = digits
+    r = AutoencoderReducer(latent_dim=8, hidden=[32], epochs=8, lr=3e-3)
+    assert clone(r).get_params() == r.get_params()
+    pipe = make_pipeline(r, LogisticRegression(max_iter=2000)).fit(X[:1500], y[:1500])
+    assert pipe.score(X[1500:], y[1500:]) > 0.5  # chance is 0.1
+    z = pipe[0].transform(X[:10])
+    assert z.shape == (10, 8)
+    back = pipe[0].inverse_transform(z)
+    assert back.shape == (10, 64) and back.min() >= 0 and back.max() <= 16 + 1e-6  # X's units
+
+
+def test_fit_transform_equals_fit_then_transform(digits):
+    X, _ = digits
+    a = AutoencoderReducer(**SMALL).fit_transform(X[:300])
+    b = AutoencoderReducer(**SMALL).fit(X[:300]).transform(X[:300])
+    assert np.allclose(a, b)
+
+
+def test_reducer_takes_uint8_images(digits):
+    X, _ = digits
+    imgs = (X.reshape(-1, 8, 8) * 255 / 16).astype(np.uint8)[:200]
+    r = AutoencoderReducer(model="conv", latent_dim=3, epochs=1, batch_size=50).fit(imgs)
+    assert r.model_.input_shape == (1, 8, 8)
+    assert r.transform(imgs).shape == (200, 3)
+    assert r.inverse_transform(r.transform(imgs[:4])).shape == (4, 1, 8, 8)
+
+
+def _held_out_auc(X, y, anomaly: int, **kw) -> tuple[float, AutoencoderAnomalyDetector]:
+    """Train on every class but ``anomaly``; ROC-AUC of the scores on the held-out samples."""
+    train, test = X[::2], X[1::2]
+    ytrain, ytest = y[::2], y[1::2]
+    det = AutoencoderAnomalyDetector(**kw).fit(train[ytrain != anomaly])
+    return roc_auc_score(ytest == anomaly, det.decision_function(test)), det
+
+
+def test_anomaly_detector_finds_a_held_out_digit(digits):
+    X, y = digits
+    auc, det = _held_out_auc(X, y, 0, hidden=[32], latent_dim=4, epochs=30, lr=3e-3)
+    assert auc > 0.75, auc
+    scores = det.decision_function(X[:50])
+    assert np.allclose(scores, det.error_maps(X[:50]).reshape(50, -1).mean(1))
+    assert det.error_maps(X[:3]).shape == (3, 64)
+    assert set(det.predict(X)) <= {0, 1}
+    frac = det.labels_.mean()
+    assert abs(frac - det.contamination) < 0.02  # the threshold is the training quantile
+
+
+@pytest.mark.slow
+def test_anomaly_roc_auc_on_mnist_with_one_digit_held_out(mnist_dir):
+    import aekit
+
+    train = aekit.load_dataset("mnist", str(mnist_dir), "all")
+    test = aekit.load_dataset("mnist", str(mnist_dir), "test")
+    x, y = train.x.numpy(), train.labels.numpy()
+    det = AutoencoderAnomalyDetector(latent_dim=16, hidden=[256, 64], epochs=5, lr=2e-3)
+    det.fit(x[y != 7])
+    scores = det.decision_function(test.x.numpy())
+    auc = roc_auc_score(test.labels.numpy() == 7, scores)
+    print(f"MNIST, digit 7 held out: ROC-AUC {auc:.3f}")
+    assert auc > 0.7
