@@ -10,10 +10,33 @@ from aekit.errors import AekitError, ConfigError, DataError, TrainingDiverged  #
 from aekit.models import AEOutput, Autoencoder  # noqa: E402
 from aekit.models.summary import model_summary  # noqa: E402
 
+# evaluation, figures, report and the scikit-learn estimators load matplotlib / scikit-learn:
+# imported on first use, so `import aekit` stays fast
+_LAZY = {
+    "evaluate": ("aekit.evaluation.runs", "evaluate_run"),
+    "write_figure": ("aekit.report.figures", "write_figure"),
+    "write_report": ("aekit.report.html", "write_report"),
+    "write_model_card": ("aekit.report.card", "write_model_card"),
+    "AutoencoderReducer": ("aekit.sklearn", "AutoencoderReducer"),
+    "AutoencoderAnomalyDetector": ("aekit.sklearn", "AutoencoderAnomalyDetector"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+
+
 __all__ = [
     "AEOutput",
     "AekitError",
     "Autoencoder",
+    "AutoencoderAnomalyDetector",
+    "AutoencoderReducer",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -23,6 +46,7 @@ __all__ = [
     "TrainConfig",
     "TrainingDiverged",
     "create_model",
+    "evaluate",
     "list_datasets",
     "list_models",
     "load",
@@ -31,4 +55,7 @@ __all__ = [
     "register_model",
     "train",
     "train_recipe",
+    "write_figure",
+    "write_model_card",
+    "write_report",
 ]
