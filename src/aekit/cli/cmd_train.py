@@ -114,11 +114,12 @@ def run(args) -> int:
         print(f"files: {run.run_dir}/ (config.json, model.safetensors, metrics.jsonl, plots/)")
         done.append((vname, run))
     if len(done) > 1:
-        print(f"\n{'variant':<16}{'val_loss':>12}{'val_mse':>12}{'vs PCA':>9}  run folder")
+        w = max(len(v) for v, _ in done) + 2
+        print(f"\n{'variant':<{w}}{'val_loss':>12}{'val_mse':>12}{'vs PCA':>9}  run folder")
         for vname, run in done:
             r = run.result
             print(
-                f"{vname:<16}{r.get('val_loss', float('nan')):>12.5g}"
+                f"{vname:<{w}}{r.get('val_loss', float('nan')):>12.5g}"
                 f"{r.get('val_mse', float('nan')):>12.5g}"
                 f"{r.get('val_mse_over_pca', float('nan')):>9.3f}  {run.run_dir}"
             )
