@@ -113,4 +113,7 @@ class BatchMaker:
         """Batch (input, target) in the model's range; input is the corrupted one for denoisers."""
         clean = self.clean(idx)
         noisy = corrupt(clean, self.noise, self.noise_level, self.generator)
+        if noisy is clean:  # no corruption: one conversion serves as input and target
+            x = to_range(clean, self.pixel_range)
+            return x, x
         return to_range(noisy, self.pixel_range), to_range(clean, self.pixel_range)

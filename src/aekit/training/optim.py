@@ -15,16 +15,34 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.lr <= 0:
         raise ConfigError(f"train.lr must be positive; got {cfg.lr}")
     name = cfg.optimizer.lower()
+    params = list(params)
     if name == "sgd":
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
-    if name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if name in ("adam", "adamw"):
+        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        return cls(
+            params,
+            lr=cfg.lr,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+            fused=can_fuse(params) or None,
+        )
     raise ConfigError(
         f"unknown optimizer {cfg.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
+    )
+
+
+def can_fuse(params: list) -> bool:
+    """Whether the fused Adam kernel applies: one kernel per step instead of a dozen elementwise
+    ops per parameter tensor (the per-step overhead that dominates small models; see
+    benchmarks/RESULTS.md). Needs plain float tensors on CPU or CUDA."""
+    return bool(params) and all(
+        isinstance(p, torch.Tensor)
+        and p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+        and p.device.type in ("cpu", "cuda")
+        for p in params
     )
 
 

@@ -234,6 +234,8 @@ class Trainer:
         t = self.cfg.train
         n = len(batches)
         perm = torch.randperm(n, device=batches.device, generator=batches.generator)
+        # per-term sums of (batch loss x batch size), kept on the device: no host sync per step,
+        # one in-place add per term (benchmarks/RESULTS.md: where the per-step time goes)
         sums: dict[str, torch.Tensor] = {}
         count = 0
         params = [p for g in opt.param_groups for p in g["params"]]
@@ -242,7 +244,10 @@ class Trainer:
             x, target = batches(idx)
             out = model(x)
             terms = model.loss_terms(out, x, target, t.loss)
-            loss = sum(terms.values())
+            values = iter(terms.values())
+            loss = next(values)
+            for v in values:  # no `sum()`: it starts with an extra `0 + tensor` op
+                loss = loss + v
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if t.grad_clip > 0:
@@ -252,10 +257,15 @@ class Trainer:
             state.step += 1
             b = idx.shape[0]
             count += b
-            with torch.no_grad():  # accumulate on the device: no host sync per step
+            with torch.no_grad():
                 for k, v in terms.items():
-                    sums[k] = sums.get(k, 0) + v.detach() * b
-                sums["loss"] = sums.get("loss", 0) + loss.detach() * b
+                    if k not in sums:
+                        sums[k] = torch.zeros((), device=v.device)
+                    sums[k].add_(v.detach(), alpha=b)
+                if len(terms) > 1:
+                    if "loss" not in sums:
+                        sums["loss"] = torch.zeros((), device=loss.device)
+                    sums["loss"].add_(loss.detach(), alpha=b)
             if t.log_every and state.step % t.log_every == 0:
                 rec = {
                     "step": state.step,
@@ -266,7 +276,10 @@ class Trainer:
                 metrics.write(json.dumps(rec) + "\n")
                 state.last = rec
                 self._emit("on_step", state)
-        return {k: float(v) / count for k, v in sums.items()}
+        out = {k: float(v) / count for k, v in sums.items()}
+        if "loss" not in out:  # one term: the loss is that term
+            out["loss"] = next(iter(out.values()))
+        return out
 
 
 @torch.no_grad()

@@ -1,0 +1,88 @@
+"""The optimised training hot path computes what the straightforward loop computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import quick
+
+import aekit
+from aekit.config import TrainConfig
+from aekit.data import BatchMaker, Dataset
+from aekit.training.optim import can_fuse, make_optimizer
+from aekit.training.trainer import Trainer, config_from_any
+
+
+def history(cfg: dict) -> list[dict]:
+    """Per-epoch records of a bare training run (no plots or report: only the loop)."""
+    return Trainer(config_from_any(cfg)).run().history
+
+
+def reference_losses(pixel_range: str, epochs: int, bs: int, lr: float) -> list[float]:
+    """The loop people write: float batches, F.mse_loss, foreach Adam, loss.item() per step."""
+    train = aekit.load_dataset("digits", split="train")
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", train.sample_shape, pixel_range)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=False, foreach=False)
+    gen = torch.Generator().manual_seed(0)
+    n = len(train)
+    out = []
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            x = train.x[idx].float() / 255
+            if pixel_range == "-11":
+                x = x * 2 - 1
+            loss = F.mse_loss(model(x).recon, x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        out.append(total / n)
+    return out
+
+
+@pytest.mark.parametrize("pixel_range", ["01", "-11"])
+def test_trainer_epoch_losses_match_the_straightforward_loop(runs, pixel_range):
+    ref = reference_losses(pixel_range, epochs=3, bs=64, lr=3e-3)
+    hist = history(quick(runs, data={"pixel_range": pixel_range}, train={"epochs": 3, "lr": 3e-3}))
+    assert [h["train_loss"] for h in hist] == pytest.approx(ref, rel=1e-4)
+    assert all(h["train_loss"] == h["train_recon"] for h in hist)
+
+
+def test_loss_of_several_terms_is_their_sum(runs):
+    for h in history(quick(runs, model={"name": "vae", "latent_dim": 4})):
+        terms = [v for k, v in h.items() if k.startswith("train_") and k != "train_loss"]
+        assert len(terms) >= 2
+        assert h["train_loss"] == pytest.approx(sum(terms), rel=1e-5)
+
+
+def test_adam_is_fused_for_float_parameters_and_matches_the_unfused_step():
+    torch.manual_seed(0)
+    a = torch.nn.Linear(20, 10)
+    b = torch.nn.Linear(20, 10)
+    b.load_state_dict(a.state_dict())
+    opt_a = make_optimizer(a.parameters(), TrainConfig(lr=1e-2, weight_decay=1e-4))
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, weight_decay=1e-4, foreach=False)
+    assert opt_a.defaults["fused"] is True
+    x = torch.randn(32, 20)
+    for _ in range(5):
+        for m, o in ((a, opt_a), (b, opt_b)):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            o.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+    assert not can_fuse([torch.zeros(3, dtype=torch.int64)])
+    assert not can_fuse([{"params": [pa]}])
+
+
+def test_batch_without_noise_converts_once_and_matches_the_pixels():
+    x = torch.randint(0, 256, (10, 1, 4, 4), dtype=torch.uint8)
+    bm = BatchMaker(Dataset("t", x), torch.device("cpu"), "-11")
+    inp, target = bm(torch.tensor([3, 1]))
+    assert inp is target
+    torch.testing.assert_close(inp, x[[3, 1]].double().div(255).mul(2).sub(1).float())
