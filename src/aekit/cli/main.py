@@ -13,6 +13,7 @@ from aekit.errors import AekitError
 COMMANDS = [
     "aekit.cli.cmd_train",
     "aekit.cli.cmd_info",
+    "aekit.cli.cmd_bench",
     "aekit.cli.cmd_eval",
     "aekit.cli.cmd_plot",
     "aekit.cli.cmd_report",

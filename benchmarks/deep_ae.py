@@ -1,0 +1,57 @@
+"""Triage runs for the deep autoencoder recipe (784-1000-500-250-30 on full MNIST).
+
+Trains the `deep-hinton` recipe with ``--set`` overrides and prints one line: the overrides,
+epochs, training seconds, and the squared error per TEST image (sum over the 784 pixels in
+[0, 1], mean over the 10,000 test images: the measure of Hinton & Salakhutdinov 2006).
+
+    python benchmarks/deep_ae.py --data-dir ../shared/datasets/mnist --set train.epochs=5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+
+import aekit
+from aekit.config import parse_set
+from aekit.evaluation.evaluate import evaluate
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--recipe", default="deep-hinton")
+    p.add_argument("--data-dir", default="../shared/datasets/mnist")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    p.add_argument("--out", default=None, help="where run folders go (default: a temp folder)")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    out = a.out or tempfile.mkdtemp(prefix="aekit-deep-")
+    sections = parse_set(a.set)
+    sections.setdefault("data", {})["data_dir"] = a.data_dir
+    sections.setdefault("run", {})["out_dir"] = out
+    t0 = time.perf_counter()
+    (run,) = aekit.train_recipe(a.recipe, **sections)
+    wall = time.perf_counter() - t0
+    test = aekit.load_dataset("mnist", a.data_dir, "test")
+    res = evaluate(run.model, test)
+    line = {
+        "set": a.set,
+        "threads": torch.get_num_threads(),
+        "epochs": run.result["epochs"],
+        "train_s": run.result["train_seconds"],
+        "wall_s": round(wall, 1),
+        "test_sse_per_image": round(res["model"]["sse_per_image"], 3),
+        "test_mse": round(res["model"]["mse"], 6),
+        "per_epoch_val_mse": [round(h["val_recon"], 5) for h in run.history if "val_recon" in h],
+    }
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
