@@ -156,3 +156,14 @@ def test_plain_and_own_prior_samples_are_repeatable():
     a = sample_unit(figs.model, 8, seed=5, run_dir=figs.run_dir)
     b = sample_unit(aekit.load(figs.run_dir), 8, seed=5, run_dir=figs.run_dir)
     assert torch.equal(a, b)
+
+
+def test_plot_cli_writes_the_kinds_asked_and_rejects_unknown_ones(capsys):
+    from aekit.cli.main import main
+
+    run = tiny_run("mlp")
+    assert main(["plot", str(run), "--kind", "manifold", "--n", "4", "--kind", "decode:0,0"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == [str(run / "plots" / "manifold.png"), str(run / "plots" / "decode_0_0.png")]
+    assert main(["plot", str(run), "--kind", "histogram"]) == 2
+    assert "unknown figure kind" in capsys.readouterr().err

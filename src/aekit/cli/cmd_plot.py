@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import sys
+
+from aekit.errors import AekitError
 
 
 def add_parser(sub) -> list[str]:
@@ -34,6 +37,13 @@ def run(args) -> int:
         method = getattr(figs, name)
         accepted = inspect.signature(method).parameters
         opts = {k: v for k, v in given.items() if v is not None and k in accepted}
-        for path in figs.write(kind, **opts):
+        try:
+            paths = figs.write(kind, **opts)
+        except AekitError as e:
+            if "all" not in args.kind:
+                raise
+            print(f"aekit: note: skipped {kind}: {e}", file=sys.stderr)
+            continue
+        for path in paths:
             print(path)
     return 0
