@@ -12,13 +12,12 @@ import aekit
 _ROOT = Path(tempfile.mkdtemp(prefix="aekit-tiny-runs-"))
 
 SPECS = {
-    # name: (model section, extra data keys, train report?)
+    # name: (model section, extra data keys); "denoise" also covers [-1, 1] pixels
     "mlp": ({"name": "mlp", "hidden": [32], "latent_dim": 2}, {}),
     "conv": ({"name": "conv", "channels": [8, 16], "latent_dim": 4}, {}),
-    "mlp-11": ({"name": "mlp", "hidden": [32], "latent_dim": 3}, {"pixel_range": "-11"}),
     "denoise": (
         {"name": "mlp", "hidden": [32], "latent_dim": 8},
-        {"noise": "gaussian", "noise_level": 0.3},
+        {"noise": "gaussian", "noise_level": 0.3, "pixel_range": "-11"},
     ),
 }
 

@@ -84,7 +84,7 @@ def test_pca_baseline_equals_scikit_learn_pca_error():
 
 
 def test_metrics_are_in_unit_pixels_for_a_minus_one_to_one_model():
-    model = aekit.load(tiny_run("mlp-11"))
+    model = aekit.load(tiny_run("denoise"))
     test = aekit.load_dataset("digits", split="val")
     res = evaluate(model, test)
     x = test.images("-11")

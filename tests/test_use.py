@@ -64,7 +64,7 @@ def test_encode_saves_codes_and_labels_and_decode_inverts_the_shapes(tmp_path):
     assert imgs.shape == (1797, 1, 8, 8) and imgs.dtype == np.uint8
 
 
-@pytest.mark.parametrize("name", ["mlp", "mlp-11"])
+@pytest.mark.parametrize("name", ["mlp", "denoise"])
 def test_reconstruct_any_size_image_resizes_in_and_back(tmp_path, capsys, name):
     run = tiny_run(name)
     model = aekit.load(run)
