@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+# Tiny models gain nothing from a second thread, and OpenMP threads that spin while the other
+# core is busy make a contended machine many times slower: one thread for the tests (and for
+# the CLI subprocesses they start).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

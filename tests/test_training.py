@@ -13,6 +13,11 @@ import aekit
 from aekit.config import Config, apply_config_dict, parse_set
 
 
+def train(cfg):
+    """aekit.train without the end-of-run report (its own tests cover it)."""
+    return aekit.train(cfg, report=False)
+
+
 def test_run_folder_has_every_file_and_loads_alone(runs):
     run = aekit.train(quick(runs, train={"epochs": 2, "recon_every": 1, "log_every": 5}))
     d = run.run_dir
@@ -40,13 +45,13 @@ def test_run_folder_has_every_file_and_loads_alone(runs):
 
 
 def test_training_lowers_validation_loss(runs):
-    run = aekit.train(quick(runs, train={"epochs": 5, "lr": 3e-3}))
+    run = train(quick(runs, train={"epochs": 5, "lr": 3e-3}))
     assert run.history[-1]["val_loss"] < 0.7 * run.history[0]["val_loss"]
 
 
 def test_same_seed_gives_identical_weights(runs):
-    a = aekit.train(quick(runs, run={"name": "a"}))
-    b = aekit.train(quick(runs, run={"name": "b"}))
+    a = train(quick(runs, run={"name": "a"}))
+    b = train(quick(runs, run={"name": "b"}))
     wa, wb = (
         load_file(str(a.run_dir / "model.safetensors")),
         load_file(str(b.run_dir / "model.safetensors")),
@@ -55,9 +60,9 @@ def test_same_seed_gives_identical_weights(runs):
 
 
 def test_existing_run_folder_is_never_overwritten(runs):
-    a = aekit.train(quick(runs, run={"name": "same"}))
+    a = train(quick(runs, run={"name": "same"}))
     before = (a.run_dir / "model.safetensors").read_bytes()
-    b = aekit.train(quick(runs, run={"name": "same"}, train={"seed": 3}))
+    b = train(quick(runs, run={"name": "same"}, train={"seed": 3}))
     assert b.run_dir != a.run_dir and (a.run_dir / "model.safetensors").read_bytes() == before
 
 
@@ -73,7 +78,7 @@ def test_existing_run_folder_is_never_overwritten(runs):
     ],
 )
 def test_optimisers_and_schedules_train(runs, opt, sched, extra):
-    run = aekit.train(
+    run = train(
         quick(
             runs,
             train={
@@ -81,15 +86,16 @@ def test_optimisers_and_schedules_train(runs, opt, sched, extra):
                 "schedule": sched,
                 "momentum": 0.9 if opt == "sgd" else 0.0,
                 "lr": 0.05 if opt == "sgd" else 1e-3,
+                "epochs": 3,
                 **extra,
             },
         )
     )
-    assert all(r["train_loss"] == r["train_loss"] for r in run.history)
+    assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
 
 
 def test_step_schedule_milestones_as_fractions(runs):
-    run = aekit.train(
+    run = train(
         quick(runs, train={"epochs": 4, "schedule": "step", "milestones": [0.25, 0.5], "lr": 1e-2})
     )
     assert [round(r["lr"], 6) for r in run.history] == [1e-3, 1e-4, 1e-4, 1e-4]
@@ -97,26 +103,26 @@ def test_step_schedule_milestones_as_fractions(runs):
 
 @pytest.mark.parametrize("loss", ["mse", "bce", "l1"])
 def test_losses(runs, loss):
-    run = aekit.train(quick(runs, train={"loss": loss}))
+    run = train(quick(runs, train={"loss": loss}))
     assert run.history[-1]["train_loss"] > 0
 
 
 def test_tanh_output_with_minus_one_to_one_pixels(runs):
-    run = aekit.train(quick(runs, data={"pixel_range": "-11"}))
+    run = train(quick(runs, data={"pixel_range": "-11"}))
     m = aekit.load(run.run_dir)
     assert isinstance(m.decoder[1], torch.nn.Tanh) and m.run_info["pixel_range"] == "-11"
 
 
 def test_conv_and_linear_train_end_to_end(runs):
     for name in ("conv", "linear"):
-        run = aekit.train(quick(runs, model={"name": name, "latent_dim": 4}))
+        run = train(quick(runs, model={"name": name, "latent_dim": 4}))
         assert aekit.load(run.run_dir).registry_name == name
 
 
 def test_grad_clip_and_nan_loss_keeps_saved_weights(runs):
     cfg = quick(runs, train={"lr": 1e30, "optimizer": "sgd", "epochs": 3})
     with pytest.raises(aekit.TrainingDiverged, match="lower the learning rate"):
-        aekit.train(cfg)
+        train(cfg)
 
 
 def test_config_precedence_file_then_set(tmp_path):
@@ -147,16 +153,16 @@ def test_bad_config_keys_and_types_are_errors(bad, match):
 
 def test_batch_larger_than_data_is_an_error(runs):
     with pytest.raises(aekit.ConfigError, match="batch size"):
-        aekit.train(quick(runs, train={"batch_size": 100000}))
+        train(quick(runs, train={"batch_size": 100000}))
 
 
 def test_overcomplete_without_regulariser_warns(runs, caplog):
-    aekit.train(quick(runs, model={"latent_dim": 100}, train={"epochs": 1}))
+    train(quick(runs, model={"latent_dim": 100}, train={"epochs": 1}))
     assert "learn the identity" in caplog.text
 
 
 def test_denoising_input_is_corrupted_target_clean(runs):
-    run = aekit.train(
+    run = train(
         quick(
             runs,
             data={"noise": "gaussian", "noise_level": 0.3},
