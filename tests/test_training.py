@@ -170,3 +170,17 @@ def test_denoising_input_is_corrupted_target_clean(runs):
         )
     )
     assert (run.run_dir / "plots" / "recon_epoch_001.png").is_file()
+
+
+def test_tensorboard_gets_the_same_scalars_and_images(runs):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(quick(runs, train={"epochs": 2, "tensorboard": True}))
+    acc = EventAccumulator(str(run.run_dir / "tensorboard"))
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"train/loss", "val/loss", "lr"} <= set(tags["scalars"])
+    assert "reconstruction" in tags["images"]
+    val = [e.value for e in acc.Scalars("val/loss")]
+    assert val == pytest.approx([r["val_loss"] for r in run.history], rel=1e-6)
