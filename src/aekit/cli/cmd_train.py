@@ -111,7 +111,9 @@ def run(args) -> int:
             cfg.run.name = variant_run_name(cfg.run.name, args.recipe, vname, cfg.data.name)
         run = aekit.train(cfg, callbacks=[ProgressBar(show)])
         print((run.run_dir / "summary.txt").read_text(), end="")
-        print(f"files: {run.run_dir}/ (config.json, model.safetensors, metrics.jsonl, plots/)")
+        names = ["config.json", "model.safetensors", "metrics.jsonl", "report.html", "README.md", "plots/"]
+        present = [n for n in names if (run.run_dir / n.rstrip("/")).exists()]
+        print(f"files: {run.run_dir}/ ({', '.join(present)})")
         done.append((vname, run))
     if len(done) > 1:
         w = max(len(v) for v, _ in done) + 2
