@@ -9,7 +9,8 @@ from pathlib import Path
 def add_parser(sub) -> list[str]:
     p = sub.add_parser(
         "bench",
-        help="run the benchmark table (PCA, linear, deep and conv AEs) and write a Markdown table",
+        help="run the benchmark table (PCA, linear, deep, conv, denoising, sparse AEs, VAE) "
+        "and write a Markdown table",
         description="Train every row of aekit.bench.ROWS, measure it on the test split, and "
         "compare with PCA and the published numbers.",
     )
