@@ -184,3 +184,24 @@ def test_tensorboard_gets_the_same_scalars_and_images(runs):
     assert "reconstruction" in tags["images"]
     val = [e.value for e in acc.Scalars("val/loss")]
     assert val == pytest.approx([r["val_loss"] for r in run.history], rel=1e-6)
+
+
+def test_bf16_autocast_trains_close_to_float32_and_keeps_float32_weights(runs):
+    full = train(quick(runs, train={"epochs": 5, "lr": 3e-3}, run={"name": "fp32"}))
+    half = train(
+        quick(runs, train={"epochs": 5, "lr": 3e-3, "precision": "bf16"}, run={"name": "bf16"})
+    )
+    weights = load_file(str(half.run_dir / "model.safetensors"))
+    assert all(w.dtype == torch.float32 for w in weights.values())
+    v32, v16 = full.history[-1]["val_loss"], half.history[-1]["val_loss"]
+    assert v16 < 0.7 * half.history[0]["val_loss"]  # it learns
+    assert abs(v16 - v32) < 0.1 * v32  # and lands where float32 does (bf16: 8 mantissa bits)
+
+
+@pytest.mark.parametrize(
+    "precision, match", [("fp8", "unknown precision"), ("fp16", "needs a CUDA device")]
+)
+def test_bad_precision_is_an_error_before_anything_is_written(runs, precision, match):
+    with pytest.raises(aekit.ConfigError, match=match):
+        train(quick(runs, train={"precision": precision, "device": "cpu"}))
+    assert not runs.exists() or not any(runs.iterdir())

@@ -55,6 +55,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
     seed: int = 0  # seeds weights, shuffling and noise
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
+    precision: str = "fp32"  # fp32; bf16 (autocast: CPUs with AVX-512 BF16/AMX, GPUs); fp16 (CUDA, loss scaling)
     log_every: int = 50  # write a per-step line to metrics.jsonl every N steps (0: off)
     recon_every: int = 5  # write plots/recon_epoch_NNN.png every N epochs (0: only the final one)
     tensorboard: bool = False  # also write TensorBoard event files (needs tensorboard)

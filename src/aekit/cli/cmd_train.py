@@ -23,6 +23,7 @@ FLAGS = {
     "loss": ("train", "loss"),
     "seed": ("train", "seed"),
     "device": ("train", "device"),
+    "precision": ("train", "precision"),
     "name": ("run", "name"),
     "out": ("run", "out_dir"),
 }
@@ -65,6 +66,7 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--loss", help="mse, bce, l1")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--precision", help="fp32 (default), bf16 (autocast), fp16 (CUDA)")
     p.add_argument("--name", help="run folder name")
     p.add_argument("--out", help="parent folder of run folders (default: runs)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files")

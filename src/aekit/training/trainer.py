@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -97,10 +98,52 @@ def check_config(cfg: Config, n_train: int) -> None:
         raise ConfigError(f"data.pixel_range must be '01' or '-11'; got {d.pixel_range!r}")
     if d.noise not in NOISES:
         raise ConfigError(f"unknown noise {d.noise!r}; choose one of: {', '.join(NOISES)}")
+    if t.precision not in PRECISIONS:
+        raise ConfigError(
+            f"unknown precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}"
+        )
     if t.loss == "bce" and d.pixel_range == "-11":
         raise ConfigError(
             "BCE needs targets in [0, 1]; use --set data.pixel_range=01 or --loss mse"
         )
+
+
+#: train.precision -> the autocast dtype (None: plain float32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Precision:
+    """Mixed precision for the forward pass and the loss: autocast to bf16/fp16, with loss
+    scaling for fp16 (its range is too small for small gradients). fp32 is a no-op."""
+
+    def __init__(self, name: str, device: torch.device):
+        self.dtype = PRECISIONS[name]
+        if name == "fp16" and device.type != "cuda":
+            raise ConfigError(
+                "train.precision fp16 needs a CUDA device; use --set train.precision=bf16 on CPU"
+            )
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def step(self, opt, params, grad_clip: float) -> None:
+        if self.scaler:
+            if grad_clip > 0:
+                self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+            return
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
 
 
 def default_run_name(cfg: Config) -> str:
@@ -141,6 +184,7 @@ class Trainer:
         device = resolve_device(t.device)
         train_data, val_data = load_splits(cfg)
         check_config(cfg, len(train_data))
+        self.precision = Precision(t.precision, device)
         m = dict(cfg.model)
         name = m.pop("name")
         model = self._model or create_model(
@@ -239,20 +283,20 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count = 0
         params = [p for g in opt.param_groups for p in g["params"]]
+        amp = self.precision
         for i in range(0, n, t.batch_size):
             idx = perm[i : i + t.batch_size]
             x, target = batches(idx)
-            out = model(x)
-            terms = model.loss_terms(out, x, target, t.loss)
+            with amp.autocast():
+                out = model(x)
+                terms = model.loss_terms(out, x, target, t.loss)
             values = iter(terms.values())
             loss = next(values)
             for v in values:  # no `sum()`: it starts with an extra `0 + tensor` op
                 loss = loss + v
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if t.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
-            opt.step()
+            amp.backward(loss)
+            amp.step(opt, params, t.grad_clip)
             sched.step_batch()
             state.step += 1
             b = idx.shape[0]
