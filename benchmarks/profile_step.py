@@ -1,0 +1,75 @@
+"""Where one training step of aekit's trainer spends its time (torch.profiler, CPU).
+
+Trains the 784-128-64-12-3 tutorial network (ReLU, Tanh output, [-1, 1] pixels, Adam, batch
+128) with aekit's Trainer on 60,000 random uint8 images and profiles every step of the second
+epoch (the first warms up; its end-of-epoch validation and weight saving are in the profile).
+Prints the operators by self CPU time and the time per step.
+
+    python benchmarks/profile_step.py [--threads 1] [--batch-size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import aekit
+from aekit.training.trainer import Trainer
+
+
+class EpochProfiler:
+    """Trainer callback: profile every step of the second epoch (the first warms up)."""
+
+    def __init__(self):
+        self.prof, self.steps = None, 0
+
+    def on_epoch_end(self, state):
+        if state.epoch == 1:
+            self.prof = profile(activities=[ProfilerActivity.CPU])
+            self.prof.__enter__()
+        elif state.epoch == 2:
+            self.prof.__exit__(None, None, None)
+            self.steps = state.steps_per_epoch
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--rows", type=int, default=25)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    prof = EpochProfiler()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "x.npy"
+        np.save(data, np.random.default_rng(0).integers(0, 256, (60000, 28, 28), np.uint8))
+        cfg = aekit.Config.from_dict(
+            {
+                "data": {"name": str(data), "pixel_range": "-11", "val_fraction": 0.01},
+                "model": {"name": "mlp", "hidden": [128, 64, 12], "latent_dim": 3},
+                "train": {
+                    "epochs": 3,
+                    "batch_size": a.batch_size,
+                    "log_every": 0,
+                    "recon_every": 0,
+                },
+                "run": {"out_dir": tmp},
+            }
+        )
+        Trainer(cfg, [prof]).run()
+    events = prof.prof.key_averages()
+    print(f"# {prof.steps} steps, batch {a.batch_size}, {torch.get_num_threads()} threads\n")
+    print(events.table(sort_by="self_cpu_time_total", row_limit=a.rows))
+    total = sum(e.self_cpu_time_total for e in events) / 1e3
+    print(f"self CPU time in all operators: {total:.1f} ms = {total / prof.steps:.3f} ms/step")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
