@@ -220,3 +220,14 @@ def test_noise_kinds_stay_in_range_and_corrupt_the_expected_fraction():
     assert abs((masked == 0).float().mean().item() - 0.3) < 0.03
     sp = corrupt(x, "salt_pepper", 0.2, g)
     assert abs((sp != 0.5).float().mean().item() - 0.2) < 0.03
+
+
+def test_preview_indices_span_a_label_sorted_split():
+    from aekit.data import spread_indices
+
+    val = aekit.load_dataset("mnist5k", split="val")  # comes in label order
+    assert val.labels[:10].unique().numel() == 1
+    idx = spread_indices(len(val), 10)
+    assert idx[0] == 0 and idx[-1] == len(val) - 1 and idx.unique().numel() == 10
+    assert val.labels[idx].unique().numel() == 10
+    assert spread_indices(3, 8).tolist() == [0, 1, 2] and spread_indices(5, 1).tolist() == [0]

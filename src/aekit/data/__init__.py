@@ -1,6 +1,6 @@
 """Data: sources, the in-memory Dataset, batches and noise."""
 
-from aekit.data.dataset import BatchMaker, Dataset, from_range, to_range
+from aekit.data.dataset import BatchMaker, Dataset, from_range, spread_indices, to_range
 from aekit.data.idx import read_idx, write_idx
 from aekit.data.noise import NOISES, corrupt
 from aekit.data.sources import has_test_split, list_datasets, load_dataset
@@ -15,6 +15,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "read_idx",
+    "spread_indices",
     "to_range",
     "write_idx",
 ]

@@ -65,6 +65,13 @@ class Dataset:
         return to_range(self.to_unit(self.x), pixel_range)
 
 
+def spread_indices(n: int, k: int) -> torch.Tensor:
+    """k indices spread evenly over 0..n-1: preview images that span a label-sorted split
+    (mnist5k's validation images come in label order, so the first k would all be zeros)."""
+    k = min(k, n)
+    return torch.linspace(0, n - 1, k).round().long() if k > 1 else torch.zeros(k, dtype=torch.long)
+
+
 def to_range(unit: torch.Tensor, pixel_range: str) -> torch.Tensor:
     """[0, 1] -> the model's pixel range."""
     return unit.mul(2).sub_(1) if pixel_range == "-11" else unit

@@ -80,12 +80,12 @@ class RunFigures:
         return loss_curves(read_metrics(self.run_dir), log_scale=log_scale)
 
     def recon(self, n: int = 10) -> Figure:
-        from aekit.data import corrupt
+        from aekit.data import corrupt, spread_indices
         from aekit.evaluation.evaluate import reconstruct_unit
         from aekit.viz.grids import recon_grid
 
         d = self.info["config"]["data"]
-        x = self.images[:n]
+        x = self.images[spread_indices(len(self.images), n)]
         if d.get("noise", "none") != "none" and d.get("noise_level", 0) > 0:
             g = torch.Generator().manual_seed(self.info["config"]["train"].get("seed", 0))
             noisy = corrupt(x, d["noise"], d["noise_level"], g)

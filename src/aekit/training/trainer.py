@@ -18,7 +18,7 @@ import torch
 import aekit
 from aekit._registry import create_model, model_config_dict
 from aekit.config import Config
-from aekit.data import BatchMaker, Dataset, load_dataset
+from aekit.data import BatchMaker, Dataset, load_dataset, spread_indices
 from aekit.data.noise import NOISES
 from aekit.errors import ConfigError, DataError, TrainingDiverged
 from aekit.losses import LOSSES
@@ -226,7 +226,7 @@ class Trainer:
         state = TrainState(cfg, run_dir, model, train_data, val_data, t.epochs, steps_per_epoch)
         k = min(8, len(val_data))
         val_gen.manual_seed(t.seed + 1)
-        state.preview = val_batches(torch.arange(k, device=device))
+        state.preview = val_batches(spread_indices(len(val_data), k).to(device))
         self._emit("on_train_start", state)
 
         if hasattr(model, "pretrain") and t.pretrain_epochs > 0:
