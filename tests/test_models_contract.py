@@ -126,3 +126,15 @@ def test_summary_lists_layers_shapes_and_total():
     total = sum(p.numel() for p in m.parameters())
     assert f"total parameters: {total:,}" in text
     assert "(B, 128)" in text and "(B, 1, 28, 28)" in text
+
+
+def test_tanh_layer_equals_torch_tanh_with_its_gradient():
+    from aekit.layers.blocks import Tanh
+
+    x = (torch.randn(64, 784, dtype=torch.float64) * 4).requires_grad_()
+    y = Tanh()(x)
+    assert torch.allclose(y, torch.tanh(x), atol=1e-12)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert torch.allclose(g, 1 - torch.tanh(x) ** 2, atol=1e-12)
+    x32 = torch.linspace(-20, 20, 10001)
+    assert (Tanh()(x32) - torch.tanh(x32)).abs().max() < 5e-7
