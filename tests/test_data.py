@@ -231,3 +231,24 @@ def test_preview_indices_span_a_label_sorted_split():
     assert idx[0] == 0 and idx[-1] == len(val) - 1 and idx.unique().numel() == 10
     assert val.labels[idx].unique().numel() == 10
     assert spread_indices(3, 8).tolist() == [0, 1, 2] and spread_indices(5, 1).tolist() == [0]
+
+
+def test_stochastic_binarisation_draws_bernoulli_pixels_per_batch():
+    from aekit.data import BatchMaker
+    from aekit.evaluation.evaluate import unit_images
+
+    data = aekit.load_dataset("digits", split="train")
+    g = torch.Generator().manual_seed(0)
+    batches = BatchMaker(data, torch.device("cpu"), binarize="stochastic", generator=g)
+    idx = torch.arange(500)
+    a, b = batches(idx)[0], batches(idx)[0]
+    assert set(a.unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(a, b)  # a fresh draw every batch (dynamic binarisation)
+    p = data.to_unit(data.x[:500])
+    assert abs(float(a.mean()) - float(p.mean())) < 0.01  # E[x] = intensity
+    thr = BatchMaker(data, torch.device("cpu"), binarize=True)(idx)[0]
+    assert torch.equal(thr, (p > 0.5).float())
+    # evaluation: one fixed draw per seed
+    assert torch.equal(unit_images(data, "stochastic"), unit_images(data, "stochastic"))
+    with pytest.raises(aekit.ConfigError, match="unknown data.binarize"):
+        BatchMaker(data, torch.device("cpu"), binarize="random")

@@ -31,7 +31,7 @@ class DataConfig:
     val_fraction: float = 0.1  # share of the training data held out for validation (stratified)
     split_seed: int = 0  # seed of the train/validation split (fixed so runs are comparable)
     limit: int | None = None  # use only the first N training images (quick experiments)
-    binarize: bool = False  # threshold pixels at 0.5 (binarised MNIST for VAEs)
+    binarize: bool | str = False  # VAEs: true = threshold at 0.5; "stochastic": Bernoulli(pixel)
     noise: str = "none"  # input corruption for denoising: none, gaussian, masking, salt_pepper
     noise_level: float = (
         0.0  # gaussian: sigma in pixel units of [0, 1]; masking/salt_pepper: fraction
@@ -55,7 +55,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
     seed: int = 0  # seeds weights, shuffling and noise
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
-    precision: str = "fp32"  # fp32; bf16 (autocast: CPUs with AVX-512 BF16/AMX, GPUs); fp16 (CUDA, loss scaling)
+    precision: str = "fp32"  # fp32; bf16 (autocast: CPU with AVX-512 BF16, GPU); fp16 (CUDA)
     log_every: int = 50  # write a per-step line to metrics.jsonl every N steps (0: off)
     recon_every: int = 5  # write plots/recon_epoch_NNN.png every N epochs (0: only the final one)
     tensorboard: bool = False  # also write TensorBoard event files (needs tensorboard)

@@ -1,14 +1,26 @@
 """Data: sources, the in-memory Dataset, batches and noise."""
 
-from aekit.data.dataset import BatchMaker, Dataset, from_range, spread_indices, to_range
+from aekit.data.dataset import (
+    BINARIZE,
+    BatchMaker,
+    Dataset,
+    binarize,
+    binarize_mode,
+    from_range,
+    spread_indices,
+    to_range,
+)
 from aekit.data.idx import read_idx, write_idx
 from aekit.data.noise import NOISES, corrupt
 from aekit.data.sources import has_test_split, list_datasets, load_dataset
 
 __all__ = [
+    "BINARIZE",
     "NOISES",
     "BatchMaker",
     "Dataset",
+    "binarize",
+    "binarize_mode",
     "corrupt",
     "from_range",
     "has_test_split",

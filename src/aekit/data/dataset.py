@@ -8,6 +8,33 @@ import numpy as np
 import torch
 
 from aekit.data.noise import corrupt
+from aekit.errors import ConfigError
+
+#: data.binarize values (false = "none", true = "threshold")
+BINARIZE = ("none", "threshold", "stochastic")
+
+
+def binarize_mode(value: bool | str | None) -> str:
+    """data.binarize as one of BINARIZE."""
+    if value is True:
+        return "threshold"
+    if value is False or value is None:
+        return "none"
+    if value not in BINARIZE:
+        raise ConfigError(
+            f"unknown data.binarize {value!r}; use true (threshold at 0.5), false or 'stochastic'"
+        )
+    return value
+
+
+def binarize(unit: torch.Tensor, mode: str, generator: torch.Generator | None = None):
+    """Pixels in [0, 1] -> {0, 1}: thresholded at 0.5, or drawn as Bernoulli(intensity)
+    (stochastic, or "dynamic", binarisation: Salakhutdinov & Murray 2008, and most VAE papers)."""
+    if mode == "threshold":
+        return (unit > 0.5).float()
+    if mode == "stochastic":
+        return torch.bernoulli(unit, generator=generator)
+    return unit
 
 
 @dataclass
@@ -94,7 +121,7 @@ class BatchMaker:
         data: Dataset,
         device: torch.device,
         pixel_range: str = "01",
-        binarize: bool = False,
+        binarize: bool | str = False,
         noise: str = "none",
         noise_level: float = 0.0,
         generator: torch.Generator | None = None,
@@ -103,7 +130,7 @@ class BatchMaker:
         self.x = data.x.to(device)
         self.device = device
         self.pixel_range = pixel_range
-        self.binarize = binarize
+        self.binarize = binarize_mode(binarize)
         self.noise, self.noise_level = noise, noise_level
         self.generator = generator
 
@@ -117,10 +144,7 @@ class BatchMaker:
             raw = self.x.index_select(0, idx)
         else:
             raw = self.x[idx].clone()
-        unit = self.data.to_unit(raw)
-        if self.binarize:
-            unit = (unit > 0.5).float()
-        return unit
+        return binarize(self.data.to_unit(raw), self.binarize, self.generator)
 
     def __call__(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch (input, target) in the model's range; input is the corrupted one for denoisers."""

@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from aekit.data import Dataset, corrupt, from_range, to_range
+from aekit.data import Dataset, binarize_mode, corrupt, from_range, to_range
+from aekit.data import binarize as binarize_images
 from aekit.evaluation.metrics import reconstruction_metrics
 from aekit.evaluation.pca import PCABaseline
 
@@ -24,10 +25,11 @@ METRICS = {
 }
 
 
-def unit_images(data: Dataset, binarize: bool = False) -> torch.Tensor:
-    """All samples as float32 in [0, 1] (thresholded at 0.5 when the model was trained so)."""
-    x = data.to_unit(data.x)
-    return (x > 0.5).float() if binarize else x
+def unit_images(data: Dataset, binarize: bool | str = False, seed: int = 0) -> torch.Tensor:
+    """All samples as float32 in [0, 1], binarised as the model was trained (``stochastic``: one
+    fixed, seeded draw, so that every evaluation sees the same binary images)."""
+    g = torch.Generator().manual_seed(seed)
+    return binarize_images(data.to_unit(data.x), binarize_mode(binarize), g)
 
 
 @torch.no_grad()
@@ -51,7 +53,7 @@ def evaluate(
     test: Dataset,
     train: Dataset | None = None,
     *,
-    binarize: bool = False,
+    binarize: bool | str = False,
     noise: str = "none",
     noise_level: float = 0.0,
     nll_samples: int = 0,

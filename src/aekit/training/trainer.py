@@ -18,7 +18,7 @@ import torch
 import aekit
 from aekit._registry import create_model, model_config_dict
 from aekit.config import Config
-from aekit.data import BatchMaker, Dataset, load_dataset, spread_indices
+from aekit.data import BatchMaker, Dataset, binarize_mode, load_dataset, spread_indices
 from aekit.data.noise import NOISES
 from aekit.errors import ConfigError, DataError, TrainingDiverged
 from aekit.losses import LOSSES
@@ -96,6 +96,7 @@ def check_config(cfg: Config, n_train: int) -> None:
         raise ConfigError(f"unknown loss {t.loss!r}; choose one of: {', '.join(LOSSES)}")
     if d.pixel_range not in ("01", "-11"):
         raise ConfigError(f"data.pixel_range must be '01' or '-11'; got {d.pixel_range!r}")
+    binarize_mode(d.binarize)  # raises on an unknown value
     if d.noise not in NOISES:
         raise ConfigError(f"unknown noise {d.noise!r}; choose one of: {', '.join(NOISES)}")
     if t.precision not in PRECISIONS:
