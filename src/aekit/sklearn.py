@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 import uuid
@@ -98,6 +99,13 @@ class _AutoencoderEstimator(BaseEstimator):
             unit = unit * (self.hi_ - self.lo_) + self.lo_
         return unit.reshape(len(x), *self._x_shape())
 
+    def _model64(self) -> torch.nn.Module:
+        """A float64 copy of the fitted model for inference: float32 matrix products round a
+        row differently depending on its place in the batch, so a sample's output would depend
+        on the other samples (scikit-learn's sample-order invariance check caught it)."""
+        check_is_fitted(self, "model_")
+        return copy.deepcopy(self.model_).double().eval()
+
     def _x_shape(self) -> tuple[int, ...]:
         return tuple(self.model_.input_shape) if len(self.model_.input_shape) == 3 else (-1,)
 
@@ -151,8 +159,8 @@ class AutoencoderReducer(TransformerMixin, _AutoencoderEstimator):
     @torch.no_grad()
     def transform(self, X) -> np.ndarray:
         """Codes (N, latent_dim), float64."""
-        x = self._to_model(X)
-        return self.model_.encode(x).double().numpy()
+        x = self._to_model(X).double()
+        return self._model64().encode(x).numpy()
 
     @torch.no_grad()
     def inverse_transform(self, X) -> np.ndarray:
@@ -164,7 +172,7 @@ class AutoencoderReducer(TransformerMixin, _AutoencoderEstimator):
                 f"inverse_transform takes codes of shape (N, {self.model_.latent_dim}); "
                 f"got {z.shape}"
             )
-        return self._from_model(self.model_.decode(torch.from_numpy(z)))
+        return self._from_model(self._model64().decode(torch.from_numpy(z).double()))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -221,13 +229,13 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
     @torch.no_grad()
     def error_maps(self, X) -> np.ndarray:
         """Squared reconstruction error per pixel (N, *sample shape) in [0, 1] units."""
-        x = self._to_model(X)
-        pr = self.model_.pixel_range
+        x = self._to_model(X).double()
+        model, pr = self._model64(), self.model_.pixel_range
         out = []
         for i in range(0, len(x), 1000):
             xb = x[i : i + 1000]
-            rec = self.model_.reconstruct(xb)
-            out.append((from_range(rec, pr) - from_range(xb, pr)).double().pow(2))
+            rec = model.reconstruct(xb)
+            out.append((from_range(rec, pr) - from_range(xb, pr)).pow(2))
         return torch.cat(out).numpy()
 
     def decision_function(self, X) -> np.ndarray:
