@@ -19,19 +19,28 @@ class PCABaseline:
     explained_variance: torch.Tensor  # (k,) variance along each component
 
     @classmethod
-    def fit(cls, x: torch.Tensor, k: int) -> PCABaseline:
-        """Fit on samples ``x`` (N, ...) flattened to (N, D), in float64."""
-        flat = x.reshape(len(x), -1).double()
-        mean = flat.mean(0)
-        c = flat - mean
-        k = min(k, *c.shape)
-        if c.shape[0] >= c.shape[1]:  # eigendecomposition of the DxD covariance is cheaper
-            evals, evecs = torch.linalg.eigh(c.T @ c)
+    def fit(cls, x: torch.Tensor, k: int, chunk: int = 8192) -> PCABaseline:
+        """Fit on samples ``x`` (N, ...) flattened to (N, D), in float64.
+
+        With N >= D the D x D scatter matrix is accumulated over chunks of ``chunk`` rows, so
+        no float64 copy of the whole data is made (full MNIST: 370 MB less at peak)."""
+        flat = x.reshape(len(x), -1)
+        n, d = flat.shape
+        k = min(k, n, d)
+        if n >= d:  # eigendecomposition of the D x D covariance is cheaper
+            mean = sum(flat[i : i + chunk].double().sum(0) for i in range(0, n, chunk)) / n
+            scatter = torch.zeros(d, d, dtype=torch.float64)
+            for i in range(0, n, chunk):
+                c = flat[i : i + chunk].double() - mean  # (chunk, D)
+                scatter.addmm_(c.T, c)
+            evals, evecs = torch.linalg.eigh(scatter)
             order = torch.argsort(evals, descending=True)[:k]
-            comps, var = evecs[:, order].T, evals[order] / (len(c) - 1)
+            comps, var = evecs[:, order].T, evals[order] / (n - 1)
         else:
-            _, s, vh = torch.linalg.svd(c, full_matrices=False)
-            comps, var = vh[:k], s[:k] ** 2 / (len(c) - 1)
+            flat = flat.double()
+            mean = flat.mean(0)
+            _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+            comps, var = vh[:k], s[:k] ** 2 / (n - 1)
         return cls(mean, comps.contiguous(), var.clamp_min(0))
 
     @property
