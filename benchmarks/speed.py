@@ -281,11 +281,33 @@ def aekit_loop(images, test, hidden, latent, bs, epochs, lr, data_path, extra=No
 
 # -- report ------------------------------------------------------------------------------------
 def rate(res: dict) -> float | None:
-    """Images/second: median over the epochs after the first (the warm-up)."""
+    """Images/second: median over the epochs after the first (the warm-up); with --rounds, the
+    median of those over the rounds."""
+    if "median_rate" in res:
+        return res["median_rate"]
     if "epoch_s" not in res or not res["epoch_s"]:
         return None
     ts = res["epoch_s"][1:] or res["epoch_s"]
     return res["n"] / statistics.median(ts)
+
+
+def print_rounds(rounds: list[dict[str, dict]], order: list[str]) -> None:
+    """img/s of each loop in each round, and each round's ratios to the tutorial loop: loops
+    measured minutes apart on a shared or virtual machine can see different machines."""
+    others = [n for n in order if n != "tutorial"] if "tutorial" in order else []
+    head = order + [f"{n} / tutorial" for n in others]
+    print("| round | " + " | ".join(head) + " |")
+    print("| ---: |" + " ---: |" * len(head))
+    for i, rd in enumerate(rounds, 1):
+        rs = {n: rate(rd[n]) for n in order}
+        cells = [f"{rs[n]:,.0f}" if rs[n] else "n/a" for n in order]
+        cells += [f"{rs[n] / rs['tutorial']:.2f}" if rs[n] else "" for n in others]
+        print(f"| {i} | " + " | ".join(cells) + " |")
+    if "aekit" in others:
+        ratios = [rate(rd["aekit"]) / rate(rd["tutorial"]) for rd in rounds]
+        print(
+            f"\naekit / tutorial: median {statistics.median(ratios):.2f} over {len(rounds)} rounds\n"
+        )
 
 
 def main(argv=None) -> int:
@@ -301,6 +323,13 @@ def main(argv=None) -> int:
         "--loops", default="tutorial,plain,pythae,aekit,deep", help="comma-separated subset"
     )
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke test)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the small-model loops this many times, alternating their order; rates are "
+        "medians over the rounds",
+    )
     p.add_argument("--json", help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
     if args.threads:
@@ -322,15 +351,23 @@ def main(argv=None) -> int:
     small = (SMALL, SMALL_LATENT)
     w_small = weights(*small)
     common = (images, test, *small, args.batch_size, args.epochs, args.lr)
-    results: dict[str, dict] = {}
-    if "tutorial" in loops:
-        results["tutorial"] = tutorial_loop(*common)
-    if "plain" in loops:
-        results["plain"] = plain_loop(*common)
-    if "pythae" in loops:
-        results["pythae"] = pythae_loop(*common)
-    if "aekit" in loops:
-        results["aekit"] = aekit_loop(*common, data_path)
+    runners = {
+        "tutorial": lambda: tutorial_loop(*common),
+        "plain": lambda: plain_loop(*common),
+        "pythae": lambda: pythae_loop(*common),
+        "aekit": lambda: aekit_loop(*common, data_path),
+    }
+    order = [name for name in runners if name in loops]
+    rounds: list[dict[str, dict]] = []
+    for r in range(args.rounds):  # odd rounds in reverse order: each loop sees the same moments
+        rounds.append({name: runners[name]() for name in (order if r % 2 == 0 else order[::-1])})
+    results = {name: rounds[0][name] for name in order}  # errors and time to quality: round 1
+    if args.rounds > 1:
+        print_rounds(rounds, order)
+        for name in order:  # the table's rate: the median over the rounds
+            rs = [rate(rd[name]) for rd in rounds if rate(rd[name]) is not None]
+            if rs:
+                results[name] = dict(results[name], median_rate=statistics.median(rs))
 
     again = matmul_gflops()
     peak = max(peak, again)
