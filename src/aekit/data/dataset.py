@@ -99,9 +99,11 @@ def spread_indices(n: int, k: int) -> torch.Tensor:
     return torch.linspace(0, n - 1, k).round().long() if k > 1 else torch.zeros(k, dtype=torch.long)
 
 
-def to_range(unit: torch.Tensor, pixel_range: str) -> torch.Tensor:
-    """[0, 1] -> the model's pixel range."""
-    return unit.mul(2).sub_(1) if pixel_range == "-11" else unit
+def to_range(unit: torch.Tensor, pixel_range: str, inplace: bool = False) -> torch.Tensor:
+    """[0, 1] -> the model's pixel range (``inplace``: overwrite ``unit``, e.g. a fresh batch)."""
+    if pixel_range != "-11":
+        return unit
+    return (unit.mul_(2) if inplace else unit.mul(2)).sub_(1)
 
 
 def from_range(x: torch.Tensor, pixel_range: str) -> torch.Tensor:
@@ -151,6 +153,6 @@ class BatchMaker:
         clean = self.clean(idx)
         noisy = corrupt(clean, self.noise, self.noise_level, self.generator)
         if noisy is clean:  # no corruption: one conversion, in place, serves as input and target
-            x = clean.mul_(2).sub_(1) if self.pixel_range == "-11" else clean
+            x = to_range(clean, self.pixel_range, inplace=True)
             return x, x
         return to_range(noisy, self.pixel_range), to_range(clean, self.pixel_range)

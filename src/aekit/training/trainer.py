@@ -83,6 +83,10 @@ def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     return train, val
 
 
+#: train.precision -> the autocast dtype (None: plain float32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def check_config(cfg: Config, n_train: int) -> None:
     t, d = cfg.train, cfg.data
     if t.epochs <= 0:
@@ -107,10 +111,6 @@ def check_config(cfg: Config, n_train: int) -> None:
         raise ConfigError(
             "BCE needs targets in [0, 1]; use --set data.pixel_range=01 or --loss mse"
         )
-
-
-#: train.precision -> the autocast dtype (None: plain float32)
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Precision:
