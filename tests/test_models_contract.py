@@ -138,3 +138,66 @@ def test_tanh_layer_equals_torch_tanh_with_its_gradient():
     assert torch.allclose(g, 1 - torch.tanh(x) ** 2, atol=1e-12)
     x32 = torch.linspace(-20, 20, 10001)
     assert (Tanh()(x32) - torch.tanh(x32)).abs().max() < 5e-7
+
+
+def _grads_both_ways(m, x):
+    """(recon, code, parameter gradients) with the fused chains, then with the modules."""
+    results = []
+    plans = m._plans
+    for p in (plans, (None, None)):
+        m._plans = p
+        m.zero_grad()
+        out = m(x)
+        ((out.recon - x) ** 2).mean().add(out.code.pow(2).mean()).backward()
+        results.append((out.recon.detach(), out.code.detach(), [q.grad for q in m.parameters()]))
+    m._plans = plans
+    return results
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("pixel_range", ["01", "-11"])
+def test_fused_mlp_gives_the_modules_outputs_and_gradients(act, pixel_range):
+    torch.manual_seed(0)
+    m = aekit.create_model(
+        "mlp",
+        (1, 8, 8),
+        pixel_range,
+        hidden=[16, 8],
+        latent_dim=3,
+        activation=act,
+        latent_activation="sigmoid",
+    ).double()
+    assert m._plans[0] is not None and m._plans[1] is not None
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64) * (2 if pixel_range == "-11" else 1)
+    (r1, c1, g1), (r2, c2, g2) = _grads_both_ways(m, x)
+    assert torch.allclose(r1, r2, atol=1e-12) and torch.allclose(c1, c2, atol=1e-12)
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g1, g2))
+
+
+def test_fused_mlp_steps_aside_for_batchnorm_gelu_and_double_backward():
+    from aekit.layers.fused import fusion_plan
+
+    bn = aekit.create_model("mlp", (1, 8, 8), hidden=[16], latent_dim=3, batchnorm=True)
+    gelu = aekit.create_model("mlp", (1, 8, 8), hidden=[16], latent_dim=3, activation="gelu")
+    assert bn._plans == (None, None) and gelu._plans == (None, None)
+    assert fusion_plan([torch.nn.ReLU(), torch.nn.Linear(2, 2)]) is None  # nothing to follow
+    assert fusion_plan([torch.nn.Linear(2, 2, bias=False)]) is None
+    # the contractive penalty differentiates the encoder twice: it keeps the modules
+    cae = aekit.create_model(
+        "contractive", (1, 8, 8), hidden=[16], latent_dim=4, jacobian="autograd"
+    )
+    assert cae._plans == (None, None)
+    x = torch.rand(4, 1, 8, 8)
+    out = cae(x)
+    sum(cae.loss_terms(out, x, x).values()).backward()
+    assert all(p.grad is not None for p in cae.encoder.parameters())
+
+
+def test_model_with_fused_chains_pickles_and_summarises():
+    import pickle
+
+    m = aekit.create_model("mlp", (1, 8, 8), hidden=[16], latent_dim=3)
+    copy = pickle.loads(pickle.dumps(m))
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(copy(x).recon, m(x).recon)
+    assert "(B, 16)" in aekit.model_summary(m)  # the summary's hooks see every layer
