@@ -43,11 +43,11 @@ class TrainConfig:
     epochs: int = 20  # passes over the training data
     batch_size: int = 128  # images per optimiser step
     optimizer: str = "adam"  # sgd, adam, adamw
-    lr: float = 1e-3  # learning rate
+    lr: float = 3e-3  # learning rate (the peak of the schedule)
     momentum: float = 0.0  # SGD momentum
     weight_decay: float = 0.0  # L2 penalty (coupled for sgd/adam, decoupled for adamw)
     eps: float = 1e-8  # Adam/AdamW epsilon
-    schedule: str = "none"  # none, step, exponential, cosine, onecycle
+    schedule: str = "cosine"  # none, step, exponential, cosine (to 0 over the run), onecycle
     milestones: list[float] = field(default_factory=list)  # step: epochs; values < 1 are fractions
     gamma: float = 0.1  # step: factor at each milestone; exponential: factor every `decay_every`
     decay_every: int = 0  # exponential: optimiser steps between decays (0: once per epoch)
