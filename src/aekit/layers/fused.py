@@ -24,16 +24,18 @@ from torch.autograd.function import once_differentiable
 aten = torch.ops.aten
 
 
-# activation name -> (in-place forward (h, arg), derivative from the output (grad, y, arg))
+# activation name -> (in-place forward (h, arg), derivative from the output (grad, y, arg),
+# factor folded into the layer's addmm: tanh(x) = 2 sigmoid(2x) - 1 takes 2x straight from it)
 _POINTWISE = {
-    "identity": (None, None),
-    "relu": (lambda h, _: h.relu_(), lambda g, y, _: aten.threshold_backward(g, y, 0)),
-    "leaky_relu": (F.leaky_relu_, lambda g, y, s: aten.leaky_relu_backward(g, y, s, True)),
-    "sigmoid": (lambda h, _: h.sigmoid_(), lambda g, y, _: aten.sigmoid_backward(g, y)),
-    # 2 sigmoid(2x) - 1: the fast form of tanh (layers.blocks.Tanh)
+    "identity": (None, None, 1),
+    "relu": (lambda h, _: h.relu_(), lambda g, y, _: aten.threshold_backward(g, y, 0), 1),
+    "leaky_relu": (F.leaky_relu_, lambda g, y, s: aten.leaky_relu_backward(g, y, s, True), 1),
+    "sigmoid": (lambda h, _: h.sigmoid_(), lambda g, y, _: aten.sigmoid_backward(g, y), 1),
+    # the fast form of tanh (layers.blocks.Tanh): two passes over h, as -1 + 2 sigmoid(h)
     "tanh": (
-        lambda h, _: h.mul_(2).sigmoid_().mul_(2).sub_(1),
+        lambda h, _: torch.add(h.new_tensor(-1.0), h.sigmoid_(), alpha=2, out=h),
         lambda g, y, _: aten.tanh_backward(g, y),
+        2,
     ),
 }
 
@@ -74,9 +76,10 @@ class _FusedMLP(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, acts: tuple, *weights: torch.Tensor) -> torch.Tensor:
         hs = [x]  # the input of each layer, then the output: (B, width)
         for i, (name, arg) in enumerate(acts):
-            h = torch.addmm(weights[2 * i + 1], hs[-1], weights[2 * i].t())  # (B, out)
-            if name != "identity":
-                h = _POINTWISE[name][0](h, arg)
+            forward, _, k = _POINTWISE[name]
+            h = torch.addmm(weights[2 * i + 1], hs[-1], weights[2 * i].t(), beta=k, alpha=k)
+            if forward is not None:  # (B, out)
+                h = forward(h, arg)
             hs.append(h)
         ctx.acts = acts
         ctx.save_for_backward(*hs, *weights)
