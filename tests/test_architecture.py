@@ -15,6 +15,9 @@ FORBIDDEN = {
     "training": {"viz", "cli", "app", "report"},
     "viz": {"training", "cli", "app"},
     "data": {"models", "training", "viz", "cli", "app"},
+    # the web UI goes through the public API (aekit.load, the evaluation helpers `aekit encode`
+    # uses), never the model internals, the trainer or the CLI
+    "app": {"layers", "losses", "models", "training", "cli", "report", "_registry"},
 }
 
 
@@ -46,7 +49,7 @@ def test_rooms_import_only_what_they_may():
 def test_library_code_never_prints():
     offenders = []
     for f in SRC.rglob("*.py"):
-        if "cli" in f.parts or "app" in f.parts:
+        if "cli" in f.parts:  # the CLI prints; the web UI (app/) is library code too
             continue
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":

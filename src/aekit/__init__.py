@@ -6,7 +6,13 @@ from aekit._registry import create_model, list_models, register_model  # noqa: E
 from aekit.api import Run, load, train, train_recipe  # noqa: E402
 from aekit.config import Config, DataConfig, RunConfig, TrainConfig  # noqa: E402
 from aekit.data import list_datasets, load_dataset  # noqa: E402
-from aekit.errors import AekitError, ConfigError, DataError, TrainingDiverged  # noqa: E402
+from aekit.errors import (  # noqa: E402
+    AekitError,
+    ConfigError,
+    DataError,
+    ExportError,
+    TrainingDiverged,
+)
 from aekit.models import AEOutput, Autoencoder  # noqa: E402
 from aekit.models.summary import model_summary  # noqa: E402
 
@@ -14,6 +20,7 @@ from aekit.models.summary import model_summary  # noqa: E402
 # imported on first use, so `import aekit` stays fast
 _LAZY = {
     "evaluate": ("aekit.evaluation.runs", "evaluate_run"),
+    "export": ("aekit.exporter", "export"),
     "write_figure": ("aekit.report.figures", "write_figure"),
     "write_report": ("aekit.report.html", "write_report"),
     "write_model_card": ("aekit.report.card", "write_model_card"),
@@ -41,12 +48,14 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DataError",
+    "ExportError",
     "Run",
     "RunConfig",
     "TrainConfig",
     "TrainingDiverged",
     "create_model",
     "evaluate",
+    "export",
     "list_datasets",
     "list_models",
     "load",

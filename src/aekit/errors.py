@@ -15,3 +15,8 @@ class DataError(AekitError, ValueError):
 
 class TrainingDiverged(AekitError, RuntimeError):
     """The loss became NaN or infinite; what was saved before stays intact."""
+
+
+class ExportError(AekitError, RuntimeError):
+    """A model the exporter cannot convert, a missing optional package, or an exported file that
+    does not reproduce the model (it is removed, never left behind)."""

@@ -18,6 +18,8 @@ COMMANDS = [
     "aekit.cli.cmd_plot",
     "aekit.cli.cmd_report",
     "aekit.cli.cmd_use",
+    "aekit.cli.cmd_explore",
+    "aekit.cli.cmd_export",
 ]
 
 
