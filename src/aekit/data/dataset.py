@@ -135,13 +135,6 @@ class BatchMaker:
         self.binarize = binarize_mode(binarize)
         self.noise, self.noise_level = noise, noise_level
         self.generator = generator
-        self._one_pass = (
-            self.x.dtype == torch.uint8
-            and pixel_range == "-11"
-            and self.binarize == "none"
-            and noise == "none"
-        )
-        self._minus_one = torch.tensor(-1.0, device=device)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -157,11 +150,6 @@ class BatchMaker:
 
     def __call__(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch (input, target) in the model's range; input is the corrupted one for denoisers."""
-        if self._one_pass and isinstance(idx, torch.Tensor):
-            # uint8 -> [-1, 1] as -1 + x * 2/255 in one pass over the batch instead of four
-            # (convert, /255, x2, -1): each pass over a (128, 784) batch is a trip to memory
-            x = torch.add(self._minus_one, self.x.index_select(0, idx), alpha=2 / 255)
-            return x, x
         clean = self.clean(idx)
         noisy = corrupt(clean, self.noise, self.noise_level, self.generator)
         if noisy is clean:  # no corruption: one conversion, in place, serves as input and target
