@@ -37,8 +37,6 @@ class ContractiveConfig:
 class ContractiveAutoencoder(MLPAutoencoder):
     #: reconstruction summed over pixels per image (Rifai et al.), batch mean
     loss_reduction = "sum"
-    #: the autograd Jacobian differentiates the encoder twice; the fused chain's backward can't be
-    fused = False
 
     def __init__(self, config: ContractiveConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)

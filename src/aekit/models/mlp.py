@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from aekit._registry import register_model
 from aekit.errors import ConfigError
 from aekit.layers import activation, mlp_stack, output_activation
-from aekit.layers.fused import can_fuse, fused_mlp, fusion_plan
 from aekit.models.base import Autoencoder, Flatten, Unflatten
 
 
@@ -37,10 +35,6 @@ def check_latent(latent_dim: int) -> None:
     "mlp", MLPConfig, "fully-connected encoder/decoder (e.g. 784-128-64-12-3), any activation"
 )
 class MLPAutoencoder(Autoencoder):
-    #: train the Linear/activation chains as one autograd node each (layers.fused) when they
-    #: allow it; False for models that differentiate through the encoder twice
-    fused: bool = True
-
     def __init__(self, config: MLPConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
         check_latent(config.latent_dim)
@@ -63,25 +57,3 @@ class MLPAutoencoder(Autoencoder):
             output_activation(config.output_activation, pixel_range),
             Unflatten(self.input_shape),  # (B, C*H*W) -> (B, C, H, W)
         )
-        # encoder[1] / decoder[0]: the Linear stacks; encoder[2] / decoder[1]: the activation
-        # on the code / on the output. None: something in them needs the modules one by one.
-        self._plans = (
-            (
-                fusion_plan([*self.encoder[1], self.encoder[2]]),
-                fusion_plan([*self.decoder[0], self.decoder[1]]),
-            )
-            if self.fused
-            else (None, None)
-        )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        plan = self._plans[0]
-        if plan and can_fuse(x):
-            return fused_mlp(x.flatten(1), plan)  # (B, C, H, W) -> (B, latent)
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        plan = self._plans[1]
-        if plan and can_fuse(z):
-            return fused_mlp(z, plan).view(z.shape[0], *self.input_shape)  # (B, C, H, W)
-        return self.decoder(z)
