@@ -7,6 +7,7 @@ autoencoder's reconstruction error (Hinton & Salakhutdinov 2006 report PCA at 30
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,20 +25,29 @@ class PCABaseline:
 
         With N >= D the D x D scatter matrix is accumulated over chunks of ``chunk`` rows, so
         no float64 copy of the whole data is made (full MNIST: 370 MB less at peak)."""
-        flat = x.reshape(len(x), -1)
-        n, d = flat.shape
+        return cls.fit_rows(lambda s: x[s], len(x), k, chunk)
+
+    @classmethod
+    def fit_rows(
+        cls, rows: Callable[[slice], torch.Tensor], n: int, k: int, chunk: int = 8192
+    ) -> PCABaseline:
+        """Fit on ``n`` samples that ``rows(slice)`` yields a chunk at a time (e.g. converted
+        from uint8 on the fly, so that the whole float data never exists at once)."""
+        first = rows(slice(0, 1))
+        d = first[0].numel()
         k = min(k, n, d)
         if n >= d:  # eigendecomposition of the D x D covariance is cheaper
-            mean = sum(flat[i : i + chunk].double().sum(0) for i in range(0, n, chunk)) / n
+            chunks = [slice(i, min(i + chunk, n)) for i in range(0, n, chunk)]
+            mean = sum(_flat64(rows(s)).sum(0) for s in chunks) / n
             scatter = torch.zeros(d, d, dtype=torch.float64)
-            for i in range(0, n, chunk):
-                c = flat[i : i + chunk].double() - mean  # (chunk, D)
+            for s in chunks:
+                c = _flat64(rows(s)) - mean  # (chunk, D)
                 scatter.addmm_(c.T, c)
             evals, evecs = torch.linalg.eigh(scatter)
             order = torch.argsort(evals, descending=True)[:k]
             comps, var = evecs[:, order].T, evals[order] / (n - 1)
         else:
-            flat = flat.double()
+            flat = _flat64(rows(slice(0, n)))
             mean = flat.mean(0)
             _, s, vh = torch.linalg.svd(flat - mean, full_matrices=False)
             comps, var = vh[:k], s[:k] ** 2 / (n - 1)
@@ -62,6 +72,10 @@ class PCABaseline:
         flat = x.reshape(len(x), -1).double()
         err = (self.decode(self.encode(x)) - flat).pow(2)
         return {"mse": float(err.mean()), "sse_per_image": float(err.sum(1).mean())}
+
+
+def _flat64(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(len(x), -1).cpu().double()  # (N, ...) -> (N, D) on the CPU
 
 
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

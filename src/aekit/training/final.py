@@ -31,6 +31,12 @@ def _mse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).pow(2).mean())
 
 
+def _sse(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Squared error summed over a chunk, divided by the elements per sample: summed over the
+    chunks and divided by N, it is the mean squared error per element."""
+    return float((a.double() - b.double()).pow(2).sum()) / a[0].numel()
+
+
 @torch.no_grad()
 def end_of_run_metrics(
     model, train_data: Dataset, val_batches: BatchMaker, cfg: Config
@@ -44,10 +50,19 @@ def end_of_run_metrics(
     recon_val = _reconstruct(model, x_val)
     out: dict[str, Any] = {"val_mse": _mse(recon_val, clean_val)}
 
-    train = BatchMaker(train_data, device, pr, cfg.data.binarize)
-    x_train = train(slice(None))[1]  # clean training images in the model's range
-    k = min(model.latent_dim, x_train[0].numel(), len(x_train) - 1)
-    pca = PCABaseline.fit(x_train.cpu(), k)
+    gen = torch.Generator(device=device)
+    train = BatchMaker(train_data, device, pr, cfg.data.binarize, generator=gen)
+    n = len(train)
+
+    def rows(s: slice) -> torch.Tensor:
+        """Clean training images in the model's range, a chunk at a time (full MNIST as float32
+        would be 188 MB more at peak); the same chunk is the same draw when binarising
+        stochastically."""
+        gen.manual_seed(cfg.train.seed + 2 + s.start)
+        return train(s)[1]
+
+    k = min(model.latent_dim, train_data.x[0].numel(), n - 1)
+    pca = PCABaseline.fit_rows(rows, n, k)
     pca_val = _mse(pca.reconstruct(x_val.cpu()), clean_val.cpu())
     out.update({"pca_components": k, "pca_val_mse": pca_val})
     if pca_val > 0:
@@ -58,8 +73,9 @@ def end_of_run_metrics(
     except NotImplementedError:
         basis = None
     if basis is not None:
-        mse_train = _mse(_reconstruct(model, x_train), x_train)
-        pca_train = pca.errors(x_train.cpu())["mse"]
+        chunks = [slice(i, min(i + 8192, n)) for i in range(0, n, 8192)]
+        mse_train = sum(_sse(_reconstruct(model, x := rows(s)), x) for s in chunks) / n
+        pca_train = sum(_sse(pca.reconstruct(x := rows(s).cpu()), x) for s in chunks) / n
         angles = principal_angles(basis, pca.components.T)  # degrees, smallest first
         out.update(
             {
