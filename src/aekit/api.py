@@ -33,6 +33,7 @@ def train(
     callbacks: list[Any] = (),
     *,
     report: bool = True,
+    resume: str | Path | None = None,
     **sections,
 ) -> Run:
     """Train a model as configured and write its run folder.
@@ -41,10 +42,18 @@ def train(
     path to a TOML file; keyword sections (``train={"epochs": 5}``) are applied on top.
     ``report``: also write eval.json, the ``run.after`` figures, report.html, README.md and,
     for plain autoencoders, prior.json (a Gaussian fitted to the training codes).
+    ``resume``: a run folder to continue, in place, from its last checkpoint up to
+    ``train.epochs``; without ``config`` its own config.json is the starting point
+    (``aekit.train(resume=run_dir, train={"epochs": 40})`` extends it). Under ``torchrun`` every
+    process calls this; only rank 0 writes files, and the others get a Run with no ``result``.
     """
     from aekit.config import apply_config_dict
     from aekit.viz.run_plots import RunPlots
 
+    if resume is not None and config is None:
+        from aekit.training.checkpoint import resume_config
+
+        config = resume_config(resume)
     cfg = config_from_any(config)
     if sections:
         cfg = apply_config_dict(cfg, sections)
@@ -53,7 +62,9 @@ def train(
         from aekit.training.tensorboard import TensorBoardLogger
 
         cbs.append(TensorBoardLogger())
-    state = Trainer(cfg, cbs).run()
+    state = Trainer(cfg, cbs, resume=resume).run()
+    if state.rank != 0:
+        return Run(state.run_dir, state.model.eval(), cfg, state.history, {})
     info = __import__("json").loads((state.run_dir / "config.json").read_text())
     _write_summary_txt(state.run_dir, info)
     if report:

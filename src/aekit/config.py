@@ -41,7 +41,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 20  # passes over the training data
-    batch_size: int = 128  # images per optimiser step
+    batch_size: int = 128  # images per optimiser step, in all (torchrun: split over processes)
     optimizer: str = "adam"  # sgd, adam, adamw
     lr: float = 3e-3  # learning rate (the peak of the schedule)
     momentum: float = 0.0  # SGD momentum
@@ -60,6 +60,8 @@ class TrainConfig:
     recon_every: int = 5  # write plots/recon_epoch_NNN.png every N epochs (0: only the final one)
     tensorboard: bool = False  # also write TensorBoard event files (needs tensorboard)
     pretrain_epochs: int = 0  # models that pretrain layer-wise (stacked): epochs per layer
+    checkpoint_every: int = 1  # write RUN_DIR/checkpoint/ every N epochs and after the last; 0: no
+    checkpoint_min_s: float = 30.0  # seconds: skip a due checkpoint this soon after the last
 
 
 @dataclass

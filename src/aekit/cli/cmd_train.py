@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from aekit.config import Config, apply_config_dict, load_config_file, parse_set
+from aekit.errors import ConfigError
 
 # flag -> (section, key)
 FLAGS = {
@@ -43,7 +45,15 @@ def add_parser(sub) -> list[str]:
     p = sub.add_parser(
         "train",
         help="train an autoencoder and write a run folder",
-        description="Train an autoencoder. Settings: defaults < --recipe < --config < flags < --set.",
+        description="Train an autoencoder. Settings: defaults < --recipe < --config < flags < "
+        "--set. Several processes training one model (DDP): "
+        "torchrun --nproc_per_node=N -m aekit.cli.main train ...",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue RUN_DIR from its last checkpoint, in place, with its own settings; "
+        "--epochs N (or --set train.epochs=N) extends a finished run",
     )
     p.add_argument("--recipe", help="start from a classic experiment (`aekit recipes`)")
     p.add_argument("--config", help="a run.toml file with [data] [model] [train] [run] sections")
@@ -77,6 +87,15 @@ def add_parser(sub) -> list[str]:
 def config_from_args(args, variant: dict | None = None) -> Config:
     """The run's config; ``variant`` is a recipe variant's override sections."""
     cfg = Config()
+    if getattr(args, "resume", None):
+        if args.recipe or args.config:
+            raise ConfigError(
+                f"--resume takes the run's settings from {args.resume}/config.json; drop "
+                "--recipe/--config (flags and --set may still change train.epochs and the like)"
+            )
+        from aekit.training.checkpoint import resume_config
+
+        cfg = resume_config(args.resume)
     if args.recipe:
         from aekit.recipes import load_recipe
 
@@ -105,19 +124,22 @@ def run(args) -> int:
 
     variants = recipe_variants(args.recipe) if args.recipe else [(None, {})]
     cfgs = [(vname, config_from_args(args, v)) for vname, v in variants]  # all checked first
-    show = not args.no_progress and sys.stderr.isatty()
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
+    show = not args.no_progress and sys.stderr.isatty() and main_rank
     done = []
     for vname, cfg in cfgs:
         if vname is not None:
             print(f"== {args.recipe}: variant {vname!r}")
             cfg.run.name = variant_run_name(cfg.run.name, args.recipe, vname, cfg.data.name)
-        run = aekit.train(cfg, callbacks=[ProgressBar(show)])
+        run = aekit.train(cfg, callbacks=[ProgressBar(show)], resume=args.resume)
+        if not main_rank:
+            continue
         print((run.run_dir / "summary.txt").read_text(), end="")
         names = ["config.json", "model.safetensors", "metrics.jsonl", "report.html", "README.md", "plots/"]
         present = [n for n in names if (run.run_dir / n.rstrip("/")).exists()]
         print(f"files: {run.run_dir}/ ({', '.join(present)})")
         done.append((vname, run))
-    if len(done) > 1:
+    if len(done) > 1 and main_rank:
         w = max(len(v) for v, _ in done) + 2
         print(f"\n{'variant':<{w}}{'val_loss':>12}{'val_mse':>12}{'vs PCA':>9}  run folder")
         for vname, run in done:
