@@ -69,7 +69,7 @@ class RunConfig:
     name: str | None = None  # run folder name under out_dir; default: model-data-timestamp
     out_dir: str = "runs"  # where run folders go
     recipe: str | None = None  # the recipe this run started from, if any
-    after: list[str] = field(default_factory=list)  # figures to write after training, by `aekit plot` kind
+    after: list[str] = field(default_factory=list)  # figures to write after training: plot kinds
 
 
 @dataclass

@@ -135,7 +135,14 @@ def run(args) -> int:
         if not main_rank:
             continue
         print((run.run_dir / "summary.txt").read_text(), end="")
-        names = ["config.json", "model.safetensors", "metrics.jsonl", "report.html", "README.md", "plots/"]
+        names = [
+            "config.json",
+            "model.safetensors",
+            "metrics.jsonl",
+            "report.html",
+            "README.md",
+            "plots/",
+        ]
         present = [n for n in names if (run.run_dir / n.rstrip("/")).exists()]
         print(f"files: {run.run_dir}/ ({', '.join(present)})")
         done.append((vname, run))

@@ -19,7 +19,7 @@ JACOBIANS = ("auto", "sigmoid", "autograd")
 
 @dataclass
 class ContractiveConfig:
-    hidden: list[int] = field(default_factory=list)  # encoder hidden widths ([]: one layer, as Rifai)
+    hidden: list[int] = field(default_factory=list)  # encoder widths ([]: one layer, as Rifai)
     latent_dim: int = 256  # code size
     activation: str = "sigmoid"  # between hidden layers
     latent_activation: str = "sigmoid"  # on the code

@@ -56,8 +56,13 @@ class ConvSpecConfig:
 
 
 def _build(
-    spec: list[list[Any]], shape: tuple[int, ...], latent: int, channels: int, pixel_range: str,
-    project_to: tuple[int, ...] | None, where: str,
+    spec: list[list[Any]],
+    shape: tuple[int, ...],
+    latent: int,
+    channels: int,
+    pixel_range: str,
+    project_to: tuple[int, ...] | None,
+    where: str,
 ) -> tuple[nn.Sequential, tuple[int, ...], tuple[int, ...] | None]:
     """Layers from ``spec`` for inputs of ``shape`` (no batch dim); returns (module, output
     shape, shape before the last flatten)."""
@@ -65,10 +70,11 @@ def _build(
     before_flatten = None
     for i, entry in enumerate(spec):
         if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
-            raise ConfigError(f"model.{where}[{i}] must be a list like [\"conv\", 16, 3, 2, 1]")
-        kind, args = entry[0], [
-            latent if a == "latent" else channels if a == "input" else a for a in entry[1:]
-        ]
+            raise ConfigError(f'model.{where}[{i}] must be a list like ["conv", 16, 3, 2, 1]')
+        kind, args = (
+            entry[0],
+            [latent if a == "latent" else channels if a == "input" else a for a in entry[1:]],
+        )
         try:
             if kind == "conv":
                 layer = nn.Conv2d(shape[0], *args)
@@ -84,7 +90,7 @@ def _build(
                 layer = nn.Linear(math.prod(shape), *args)
             elif kind == "project":
                 if project_to is None:
-                    raise ConfigError(f"model.{where}: [\"project\"] needs an encoder that flattens")
+                    raise ConfigError(f'model.{where}: ["project"] needs an encoder that flattens')
                 layer = nn.Sequential(
                     nn.Linear(math.prod(shape), math.prod(project_to)), Unflatten(project_to)
                 )

@@ -18,7 +18,7 @@ PENALTIES = ("kl", "l1")
 
 @dataclass
 class SparseConfig:
-    hidden: list[int] = field(default_factory=list)  # encoder hidden widths ([]: one layer each way)
+    hidden: list[int] = field(default_factory=list)  # encoder widths ([]: one layer each way)
     latent_dim: int = 196  # code size (may exceed the input: sparsity regularises it)
     activation: str = "sigmoid"  # between hidden layers
     latent_activation: str = "sigmoid"  # on the code; the KL penalty needs sigmoid (rates in (0,1))

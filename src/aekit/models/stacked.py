@@ -43,12 +43,17 @@ class StackedAutoencoder(Autoencoder):
         sizes = [self.input_dim, *config.hidden, config.latent_dim]
         self.n_layers = len(sizes) - 1
         acts = [config.activation] * (self.n_layers - 1) + [config.latent_activation]
-        enc = [nn.Sequential(nn.Linear(a, b), activation(f)) for a, b, f in zip(sizes, sizes[1:], acts)]
+        enc = [
+            nn.Sequential(nn.Linear(a, b), activation(f)) for a, b, f in zip(sizes, sizes[1:], acts)
+        ]
         # decoder block i maps level i+1 back to level i, with level i's activation
         dec_acts = [output_activation(config.output_activation, pixel_range)] + [
             activation(config.activation) for _ in range(self.n_layers - 1)
         ]
-        dec = [nn.Sequential(nn.Linear(sizes[i + 1], sizes[i]), dec_acts[i]) for i in range(self.n_layers)]
+        dec = [
+            nn.Sequential(nn.Linear(sizes[i + 1], sizes[i]), dec_acts[i])
+            for i in range(self.n_layers)
+        ]
         self.encoder = nn.Sequential(Flatten(), *enc)  # (B, C, H, W) -> (B, latent_dim)
         self.decoder = nn.Sequential(*dec[::-1], Unflatten(self.input_shape))
         self.pretrain_losses: list[float] = []  # final-epoch loss of each layer's pretraining

@@ -142,8 +142,8 @@ class VariationalMixin(Autoencoder):
                 raw = self.decoder(z.flatten(0, 1))  # (k*B, *input_shape)
                 target = xb.expand(k, *xb.shape).flatten(0, 1)
                 log_px_z = -self.neg_log_likelihood(raw, target).view(k, -1)  # (k, B)
-                log_w = log_px_z + standard_normal_log_density(z) - gaussian_log_density(
-                    z, mu, logvar
+                log_w = (
+                    log_px_z + standard_normal_log_density(z) - gaussian_log_density(z, mu, logvar)
                 )
                 out.append(-(torch.logsumexp(log_w, 0) - math.log(k)))
         finally:
@@ -193,7 +193,9 @@ class VAEConfig:
 
 
 @register_model(
-    "vae", VAEConfig, "MLP variational AE: Gaussian q(z|x), Bernoulli/Gaussian p(x|z), beta, warm-up"
+    "vae",
+    VAEConfig,
+    "MLP variational AE: Gaussian q(z|x), Bernoulli/Gaussian p(x|z), beta, warm-up",
 )
 class VAE(VariationalMixin):
     def __init__(self, config: VAEConfig, input_shape, pixel_range="01"):
