@@ -222,7 +222,8 @@ def _value_range(pixel_range: str) -> list[float]:
 def _check_images(model: nn.Module, n: int) -> tuple[torch.Tensor, str]:
     """n inputs in the model's pixel range: the run's first validation samples, prepared as in
     training (binarised where it was), or seeded uniform noise when the data is not at hand."""
-    from aekit.data import binarize, binarize_mode, to_range
+    from aekit.data import to_range
+    from aekit.evaluation.evaluate import unit_images
 
     info = getattr(model, "run_info", None)
     if info is not None:
@@ -233,10 +234,9 @@ def _check_images(model: nn.Module, n: int) -> tuple[torch.Tensor, str]:
         except (AekitError, OSError) as e:
             log.info("checking on random inputs: the run's data is not at hand (%s)", e)
         else:
-            if len(ds) >= 1:
-                g = torch.Generator().manual_seed(0)
-                mode = binarize_mode(info["config"]["data"].get("binarize", False))
-                unit = binarize(ds.to_unit(ds.x[:n]).float(), mode, g)
+            if len(ds) >= 1:  # the evaluation's own conversion, on the first n samples
+                first = ds.subset(torch.arange(min(n, len(ds))))
+                unit = unit_images(first, info["config"]["data"].get("binarize", False))
                 return to_range(
                     unit, model.pixel_range
                 ), f"{len(unit)} {ds.split} samples of {ds.name}"

@@ -16,6 +16,7 @@ import torch
 import aekit
 from aekit.errors import AekitError, ConfigError
 from aekit.evaluation.evaluate import reconstruct_unit, unit_images
+from aekit.evaluation.pca import PCABaseline
 from aekit.evaluation.runs import decode_unit, encode_unit, run_data
 
 log = logging.getLogger(__name__)
@@ -81,17 +82,18 @@ class Explorer:
             self.projection = "codes"
         else:
             self.projection = "pca"
-            self.mean = self.codes.mean(0)
-            centred = self.codes - self.mean  # (n, L)
-            _, s, vt = torch.linalg.svd(centred, full_matrices=False)
-            comps = vt[:2].clone() if len(vt) >= 2 else torch.eye(2, L, dtype=torch.float64)
+            pca = PCABaseline.fit(self.codes, 2)  # the same exact PCA as every run's baseline
+            self.mean = pca.mean
+            comps = pca.components.clone()
+            if len(comps) < 2:  # a single code: no plane to fit
+                comps = torch.eye(2, L, dtype=torch.float64)
             # a deterministic sign: the largest entry of each axis is positive
             big = comps.abs().argmax(1)
             comps *= torch.sign(comps[torch.arange(2), big])[:, None]
             self.components = comps
-            var = s.square()
-            total = float(var.sum())
-            self.explained = [float(v) / total if total > 0 else 0.0 for v in var[:2]]
+            total = float((self.codes - self.mean).square().sum()) / max(len(self.codes) - 1, 1)
+            var = pca.explained_variance.tolist()
+            self.explained = [v / total if total > 0 else 0.0 for v in var[:2]]
             self.explained += [0.0] * (2 - len(self.explained))
 
     def plane_to_code(self, ab: torch.Tensor) -> torch.Tensor:

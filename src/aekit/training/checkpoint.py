@@ -29,7 +29,7 @@ import aekit
 from aekit._registry import model_config
 from aekit.config import Config
 from aekit.errors import AekitError, ConfigError
-from aekit.training.run_dir import read_run_config
+from aekit.training.run_dir import atomic_write_text, read_run_config
 
 CHECKPOINT = "checkpoint"
 STATE = "state.json"
@@ -121,9 +121,7 @@ def write_checkpoint(
         "torch_version": torch.__version__,
         **state,
     }
-    tmp_state = root / (STATE + ".tmp")
-    tmp_state.write_text(json.dumps(record, indent=1))
-    os.replace(tmp_state, root / STATE)  # the commit point
+    atomic_write_text(root / STATE, json.dumps(record, indent=1))  # the commit point
     for old in root.iterdir():
         if old.is_dir() and old.name != name:
             shutil.rmtree(old, ignore_errors=True)
@@ -182,7 +180,7 @@ def resume_conflicts(cfg: Config, saved: dict[str, Any]) -> list[str]:
     name = m.pop("name")
     model_now = {"name": name, **dataclasses.asdict(model_config(name, m))}
     old = Config.from_dict({k: v for k, v in saved["config"].items() if k != "model"})
-    old_flat = _flat({k: v for k, v in dataclasses.asdict(old).items() if k != "model"})
+    old_flat = _flat({k: v for k, v in old.to_dict().items() if k != "model"})
     new_flat = _flat({k: v for k, v in cfg.to_dict().items() if k != "model"})
     old_flat.update(_flat(saved["model"], "model."))
     new_flat.update(_flat(model_now, "model."))
