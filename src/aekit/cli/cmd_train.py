@@ -142,6 +142,7 @@ def run(args) -> int:
             "report.html",
             "README.md",
             "plots/",
+            "checkpoint/",
         ]
         present = [n for n in names if (run.run_dir / n.rstrip("/")).exists()]
         print(f"files: {run.run_dir}/ ({', '.join(present)})")
