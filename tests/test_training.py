@@ -204,3 +204,40 @@ def test_bad_precision_is_an_error_before_anything_is_written(runs, precision, m
     with pytest.raises(aekit.ConfigError, match=match):
         train(quick(runs, train={"precision": precision, "device": "cpu"}))
     assert not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.parametrize(
+    "pixel_range, binarize", [("01", False), ("-11", False), ("01", "threshold")]
+)
+def test_mean_target_is_the_mean_training_target(pixel_range, binarize):
+    data = aekit.load_dataset("digits", split="train")
+    batches = aekit.data.BatchMaker(data, torch.device("cpu"), pixel_range, binarize)
+    _, target = batches(torch.arange(len(data)))
+    torch.testing.assert_close(batches.mean_target(chunk=100), target.mean(0))
+
+
+class OutputBias:
+    """Records the output layer's bias and the mean training image when training starts."""
+
+    def on_train_start(self, state):
+        self.bias = state.model.decoder[0][-1].bias.detach().clone()
+        data = state.train_data
+        self.mean = (data.x.float() / 255).mean(0).reshape(-1)
+
+
+@pytest.mark.parametrize("pixel_range", ["01", "-11"])
+def test_output_bias_starts_at_the_mean_image_and_speeds_up_the_first_epoch(runs, pixel_range):
+    seen = OutputBias()
+    data = {"pixel_range": pixel_range}
+    hist = aekit.train(quick(runs, data=data), callbacks=[seen], report=False).history
+    y = torch.tanh(seen.bias) if pixel_range == "-11" else torch.sigmoid(seen.bias)
+    mean = seen.mean * 2 - 1 if pixel_range == "-11" else seen.mean
+    lo, hi = (-0.99, 0.99) if pixel_range == "-11" else (0.005, 0.995)
+    torch.testing.assert_close(y, mean.clamp(lo, hi))
+    plain = train(quick(runs, data=data, model={"name": "mlp", "output_bias": "torch"})).history
+    assert hist[0]["train_loss"] < 0.8 * plain[0]["train_loss"]
+
+
+def test_unknown_output_bias_is_an_error(runs):
+    with pytest.raises(aekit.ConfigError, match="output_bias"):
+        train(quick(runs, model={"name": "mlp", "output_bias": "zeros"}))

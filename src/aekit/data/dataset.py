@@ -139,6 +139,17 @@ class BatchMaker:
     def __len__(self) -> int:
         return len(self.data)
 
+    def mean_target(self, chunk: int = 8192) -> torch.Tensor:
+        """The mean target sample in the model's range (for stochastic binarisation, its
+        expectation), summed in chunks so no float copy of the dataset is made."""
+        total = torch.zeros(self.x.shape[1:], dtype=torch.float64, device=self.device)
+        for s in range(0, len(self.x), chunk):
+            unit = self.data.to_unit(self.x[s : s + chunk])
+            if self.binarize == "threshold":
+                unit = binarize(unit, "threshold")
+            total += unit.sum(0, dtype=torch.float64)
+        return to_range((total / max(len(self.x), 1)).float(), self.pixel_range)
+
     def clean(self, idx: torch.Tensor | slice) -> torch.Tensor:
         """Float samples in [0, 1], in new memory (never a view of the dataset)."""
         if isinstance(idx, torch.Tensor):

@@ -1,5 +1,15 @@
 """Reusable building blocks shared by the model families (imports only torch)."""
 
-from aekit.layers.blocks import activation, mlp_stack, output_activation
+from aekit.layers.blocks import (
+    activation,
+    inverse_output_activation,
+    mlp_stack,
+    output_activation,
+)
 
-__all__ = ["activation", "mlp_stack", "output_activation"]
+__all__ = [
+    "activation",
+    "inverse_output_activation",
+    "mlp_stack",
+    "output_activation",
+]

@@ -72,3 +72,17 @@ def mlp_stack(
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def inverse_output_activation(name: str, pixel_range: str, y: torch.Tensor) -> torch.Tensor | None:
+    """The pre-activation whose output is ``y`` (clipped off the asymptotes), for the output
+    activations that have one (tanh, sigmoid, none); None for the others."""
+    if name == "auto":
+        name = "tanh" if pixel_range == "-11" else "sigmoid"
+    if name == "tanh":
+        return torch.atanh(y.clamp(-0.99, 0.99))
+    if name == "sigmoid":
+        return torch.logit(y.clamp(0.005, 0.995))
+    if name in ("none", "identity"):
+        return y.clone()
+    return None

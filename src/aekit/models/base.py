@@ -68,6 +68,10 @@ class Autoencoder(nn.Module):
         return {}
 
     # -- hooks for the trainer ----------------------------------------------------------------
+    def init_from_data(self, mean: torch.Tensor) -> None:
+        """Data-dependent initialisation, called once before a fresh run trains: ``mean`` is
+        the mean training target, shaped like one sample, in the model's pixel range."""
+
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called before each epoch (0-based); e.g. KL warm-up."""
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from aekit._registry import register_model
 from aekit.errors import ConfigError
-from aekit.layers import activation, mlp_stack, output_activation
+from aekit.layers import (
+    activation,
+    inverse_output_activation,
+    mlp_stack,
+    output_activation,
+)
 from aekit.models.base import Autoencoder, Flatten, Unflatten
 
 
@@ -22,6 +28,7 @@ class MLPConfig:
     decoder_hidden: list[int] | None = None  # decoder widths; None mirrors `hidden`
     batchnorm: bool = False  # BatchNorm1d after each hidden Linear
     dropout: float = 0.0  # dropout after each hidden activation
+    output_bias: str = "data_mean"  # output bias starts at the training mean image; torch: not
 
 
 def check_latent(latent_dim: int) -> None:
@@ -57,3 +64,23 @@ class MLPAutoencoder(Autoencoder):
             output_activation(config.output_activation, pixel_range),
             Unflatten(self.input_shape),  # (B, C*H*W) -> (B, C, H, W)
         )
+        # subclasses with their own configs (sparse, contractive) keep the bias PyTorch draws
+        bias = getattr(config, "output_bias", "torch")
+        if bias not in ("data_mean", "torch"):
+            raise ConfigError(
+                f"unknown model.output_bias {bias!r}; choose one of: data_mean, torch"
+            )
+
+    def init_from_data(self, mean: torch.Tensor) -> None:
+        """``output_bias = "data_mean"``: the decoder starts by drawing the mean training image
+        (its output layer's bias is the pre-activation of that image) instead of grey noise, the
+        first thing a freshly initialised autoencoder would otherwise spend its steps learning."""
+        if getattr(self.config, "output_bias", "torch") != "data_mean":
+            return
+        last = [m for m in self.decoder.modules() if isinstance(m, nn.Linear)][-1]
+        pre = inverse_output_activation(
+            self.config.output_activation, self.pixel_range, mean.reshape(-1)
+        )
+        if pre is not None and pre.shape == last.bias.shape:
+            with torch.no_grad():
+                last.bias.copy_(pre.to(last.bias))
