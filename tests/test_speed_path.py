@@ -10,6 +10,7 @@ from conftest import quick
 import aekit
 from aekit.config import TrainConfig
 from aekit.data import BatchMaker, Dataset
+from aekit.training import fastpath
 from aekit.training.optim import can_fuse, make_optimizer
 from aekit.training.trainer import Trainer, config_from_any
 
@@ -88,3 +89,67 @@ def test_batch_without_noise_converts_once_and_matches_the_pixels():
     inp, target = bm(torch.tensor([3, 1]))
     assert inp is target
     torch.testing.assert_close(inp, x[[3, 1]].double().div(255).mul(2).sub(1).float())
+
+
+FAST_CASES = [
+    ("mlp", "01", {"hidden": [32, 16], "latent_dim": 3}),
+    ("mlp", "-11", {"hidden": [32, 16], "latent_dim": 3}),
+    ("mlp", "01", {"hidden": [24], "latent_dim": 4, "activation": "sigmoid"}),
+    ("mlp", "-11", {"hidden": [24], "latent_dim": 4, "activation": "tanh"}),
+    ("mlp", "01", {"hidden": [24], "activation": "leaky_relu", "latent_activation": "relu"}),
+    ("mlp", "01", {"hidden": [24], "latent_activation": "sigmoid", "output_activation": "none"}),
+    ("linear", "01", {"latent_dim": 5, "bias": False}),
+    ("linear", "-11", {"latent_dim": 5}),
+]
+
+
+@pytest.mark.parametrize("name, pixel_range, kw", FAST_CASES)
+def test_fast_step_gradients_equal_autograd(name, pixel_range, kw):
+    torch.manual_seed(0)
+    model = aekit.create_model(name, (1, 8, 8), pixel_range, **kw)
+    assert fastpath.applies(model, "mse", "fp32", distributed=False)
+    x = torch.rand(37, 1, 8, 8)
+    target = torch.rand(37, 1, 8, 8)  # a denoiser's: not the input
+    if pixel_range == "-11":
+        x, target = x * 2 - 1, target * 2 - 1
+    ref_loss = F.mse_loss(model(x).recon, target)
+    ref_loss.backward()
+    ref = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    step = fastpath.MLPStep(model)
+    for _ in range(2):  # the second call reuses the buffers of the first
+        loss = step(x, target)
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+        for p, r in zip(model.parameters(), ref):
+            torch.testing.assert_close(p.grad, r, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "name, kw, loss, precision",
+    [
+        ("mlp", {"batchnorm": True}, "mse", "fp32"),
+        ("mlp", {"dropout": 0.1}, "mse", "fp32"),
+        ("mlp", {"activation": "gelu"}, "mse", "fp32"),
+        ("mlp", {}, "bce", "fp32"),
+        ("mlp", {}, "mse", "bf16"),
+        ("sparse", {}, "mse", "fp32"),
+        ("contractive", {}, "mse", "fp32"),
+        ("vae", {}, "mse", "fp32"),
+        ("conv", {}, "mse", "fp32"),
+    ],
+)
+def test_fast_step_refuses_what_it_does_not_compute(name, kw, loss, precision):
+    model = aekit.create_model(name, (1, 8, 8), "01", **kw)
+    assert not fastpath.applies(model, loss, precision, distributed=False)
+
+
+def test_trainer_takes_the_fast_step_and_trains_as_autograd_does(runs):
+    train = {"epochs": 2, "batch_size": 100}  # 1617 samples: a smaller last batch each epoch
+    fast = Trainer(config_from_any(quick(runs, train=train)))
+    slow = Trainer(config_from_any(quick(runs, train={**train, "fast_mlp_step": False})))
+    a, b = fast.run(), slow.run()
+    assert fast._fast is not None and slow._fast is None
+    for ha, hb in zip(a.history, b.history):
+        assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)

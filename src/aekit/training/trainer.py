@@ -26,7 +26,7 @@ from aekit.data.noise import NOISES
 from aekit.errors import ConfigError, DataError, TrainingDiverged
 from aekit.losses import LOSSES
 from aekit.models.summary import model_summary
-from aekit.training import distributed
+from aekit.training import distributed, fastpath
 from aekit.training.checkpoint import check_resumable, read_checkpoint, write_checkpoint
 from aekit.training.final import end_of_run_metrics
 from aekit.training.optim import make_optimizer, make_scheduler
@@ -197,6 +197,7 @@ class Trainer:
         self.dist = distributed.Dist()
         self._forward = None  # the DDP wrapper when distributed, else the model
         self._shuffle = None  # the generator of each epoch's permutation
+        self._fast = None  # the autograd-free step, where it applies (training/fastpath.py)
 
     def optimizer_for(self, params) -> torch.optim.Optimizer:
         """A fresh optimiser of the run's kind and settings (for a model's ``pretrain`` hook)."""
@@ -322,6 +323,8 @@ class Trainer:
             sched = self._restore(ckpt, opt, sched, steps_per_epoch, device)
             self._set_rng(ckpt.rng(), gen, device)
         self._forward = model
+        fast = t.fast_mlp_step and fastpath.applies(model, t.loss, t.precision, dd.enabled)
+        self._fast = fastpath.MLPStep(model) if fast else None
         if dd.enabled:  # after loading: DDP starts every rank from rank 0's weights
             ids = [device.index] if device.type == "cuda" else None
             self._forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -484,15 +487,19 @@ class Trainer:
             else:  # this rank's rows; w makes DDP's gradient average the global batch mean
                 idx, b, w = shard(idx)
             x, target = batches(idx)
-            with amp.autocast():
-                out = fwd(x)
-                terms = model.loss_terms(out, x, target, t.loss)
-            values = iter(terms.values())
-            loss = next(values)
-            for v in values:  # no `sum()`: it starts with an extra `0 + tensor` op
-                loss = loss + v
-            opt.zero_grad(set_to_none=True)
-            amp.backward(loss if w is None else loss * w)
+            if self._fast is not None:  # writes every .grad itself (training/fastpath.py)
+                loss = self._fast(x, target)
+                terms = {"recon": loss}
+            else:
+                with amp.autocast():
+                    out = fwd(x)
+                    terms = model.loss_terms(out, x, target, t.loss)
+                values = iter(terms.values())
+                loss = next(values)
+                for v in values:  # no `sum()`: it starts with an extra `0 + tensor` op
+                    loss = loss + v
+                opt.zero_grad(set_to_none=True)
+                amp.backward(loss if w is None else loss * w)
             amp.step(opt, params, t.grad_clip)
             sched.step_batch()
             state.step += 1

@@ -1,0 +1,141 @@
+"""A training step without autograd for plain fully-connected autoencoders with an MSE loss.
+
+For a small MLP such as 784-128-64-12-3 at batch 128, autograd's bookkeeping (the graph, a fresh
+tensor for every gradient, ``zero_grad``, accumulation into ``.grad``) costs about as much as
+the arithmetic it drives. This step runs the same arithmetic with the same ATen kernels autograd
+uses (``addmm``, ``mm``, ``threshold_backward``, ``sigmoid_backward``…) and writes each gradient
+straight into its parameter's ``.grad`` with ``out=``, so the optimiser, gradient clipping and
+the schedules work unchanged. Its gradients equal autograd's to float32 rounding
+(tests/test_speed_path.py); benchmarks/RESULTS.md has what it gains.
+
+It applies only where the model is a chain of Linear layers and elementwise activations with
+the base class's forward and loss (no regulariser), the loss is MSE averaged over pixels, the
+precision is float32 and the run is not distributed; otherwise the trainer uses autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aekit.models.base import Autoencoder, Flatten, Unflatten
+
+aten = torch.ops.aten
+
+#: elementwise activations the step knows the backward of, by kind
+_KINDS = ((nn.ReLU, "relu"), (nn.LeakyReLU, "leaky_relu"), (nn.Sigmoid, "sigmoid"))
+_KINDS += ((nn.Tanh, "tanh"), (nn.Identity, None), (Flatten, None), (Unflatten, None))
+_BASE = ("forward", "encode", "decode", "loss_terms", "regularizers")
+
+
+def chain(model: nn.Module) -> list[tuple[nn.Linear, str | None, float]] | None:
+    """``model`` as [(Linear, activation after it, its slope)], or None where it is anything
+    but Linear layers and known activations under the base class's forward and loss."""
+    if not isinstance(model, Autoencoder) or model.loss_reduction != "mean":
+        return None
+    if any(getattr(type(model), f) is not getattr(Autoencoder, f) for f in _BASE):
+        return None
+    layers: list[list] = []
+    for part in (model.encoder, model.decoder):
+        for m in part.modules():
+            if isinstance(m, nn.Sequential):
+                continue
+            if isinstance(m, nn.Linear):
+                layers.append([m, None, 0.0])
+                continue
+            kind = next((k for cls, k in _KINDS if isinstance(m, cls)), "?")
+            if kind == "?" or (kind is not None and (not layers or layers[-1][1] is not None)):
+                return None  # unknown module, or two activations in a row
+            if kind is not None:
+                layers[-1][1] = kind
+                layers[-1][2] = getattr(m, "negative_slope", 0.0)
+    return [tuple(layer) for layer in layers] or None
+
+
+def applies(model: nn.Module, loss: str, precision: str, distributed: bool) -> bool:
+    """Whether :class:`MLPStep` can train ``model`` with these settings."""
+    if loss != "mse" or precision != "fp32" or distributed:
+        return False
+    params = list(model.parameters())
+    if not all(p.requires_grad and p.dtype == torch.float32 for p in params):
+        return False
+    return chain(model) is not None
+
+
+class MLPStep:
+    """``step(x, target)``: forward, MSE loss and backward of the chain, gradients written into
+    each parameter's ``.grad``; returns the loss (a 0-d tensor, not synchronised)."""
+
+    def __init__(self, model: nn.Module):
+        layers = chain(model)
+        if layers is None:
+            raise ValueError("MLPStep needs a chain of Linear layers and elementwise activations")
+        self.layers = layers
+        self._bufs: dict = {}
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self._step(x.reshape(len(x), -1), target.reshape(len(target), -1))
+
+    def _buffers(self, b: int, like: torch.Tensor) -> tuple[list, list]:
+        """Each layer's output and the gradient with respect to its input, for batch size
+        ``b``: reused from step to step, as fresh (B, 784) tensors cost more than the kernels
+        that fill them inside a step (benchmarks/RESULTS.md)."""
+        key = (b, like.device)
+        if key not in self._bufs:  # an epoch's last, smaller batch gets its own
+            outs = [like.new_empty(b, lin.out_features) for lin, _, _ in self.layers]
+            # grads[i]: with respect to layer i's input; grads[-1]: to the output
+            grads = [like.new_empty(b, lin.in_features) for lin, _, _ in self.layers]
+            grads.append(torch.empty_like(outs[-1]))
+            self._bufs[key] = (outs, grads)
+        return self._bufs[key]
+
+    def _step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        outs, grads = self._buffers(len(x), x)  # outs[i]: layer i's output, after its activation
+        h = x
+        for (lin, kind, slope), o in zip(self.layers, outs):
+            if lin.bias is None:
+                h = torch.mm(h, lin.weight.t(), out=o)
+            else:
+                h = torch.addmm(lin.bias, h, lin.weight.t(), out=o)
+            if kind == "relu":
+                h.relu_()
+            elif kind == "leaky_relu":
+                torch.nn.functional.leaky_relu_(h, slope)
+            elif kind == "sigmoid":
+                h.sigmoid_()
+            elif kind == "tanh":  # as blocks.Tanh: 2 sigmoid(2x) - 1, far faster on CPU
+                h.mul_(2).sigmoid_().mul_(2).sub_(1)
+        g = torch.sub(h, target, out=grads[-1])
+        n = g.numel()
+        flat = g.view(-1)
+        loss = torch.dot(flat, flat).div_(n)  # mean squared error
+        g.mul_(2.0 / n)  # its gradient with respect to the output
+        for i in range(len(self.layers) - 1, -1, -1):
+            lin, kind, slope = self.layers[i]
+            if kind is not None:  # gradient with respect to the layer's pre-activation
+                self._act_backward(g, kind, slope, outs[i])
+            w, b = lin.weight, lin.bias
+            if w.grad is None:
+                w.grad = torch.empty_like(w)
+            torch.mm(g.t(), outs[i - 1] if i else x, out=w.grad)
+            if b is not None:
+                if b.grad is None:
+                    b.grad = torch.empty_like(b)
+                torch.sum(g, 0, out=b.grad)
+            if i:
+                g = torch.mm(g, w, out=grads[i])
+        return loss
+
+    @staticmethod
+    def _act_backward(g, kind: str, slope: float, out: torch.Tensor) -> None:
+        """``g`` times the activation's derivative, in place, from its output (the kernels
+        autograd runs)."""
+        if kind == "relu":
+            aten.threshold_backward.grad_input(g, out, 0, grad_input=g)
+        elif kind == "leaky_relu":
+            aten.leaky_relu_backward.grad_input(g, out, slope, True, grad_input=g)
+        elif kind == "sigmoid":
+            aten.sigmoid_backward.grad_input(g, out, grad_input=g)
+        else:
+            aten.tanh_backward.grad_input(g, out, grad_input=g)
