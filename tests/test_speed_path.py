@@ -153,3 +153,23 @@ def test_trainer_takes_the_fast_step_and_trains_as_autograd_does(runs):
         assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
+
+
+def test_fast_step_refuses_hooks_shared_layers_and_unknown_subclasses():
+    def fresh():
+        return aekit.create_model("mlp", (1, 8, 8), "01", hidden=[16, 16], latent_dim=3)
+
+    hooked = fresh()
+    hooked.encoder.register_forward_hook(lambda *a: None)
+    tied = fresh()
+    tied.decoder[0][2] = tied.encoder[1][2]  # one 16 -> 16 layer in both halves
+
+    class HalfReLU(torch.nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) / 2
+
+    odd = fresh()
+    odd.encoder[1][1] = HalfReLU()
+    for model in (hooked, tied, odd):
+        assert fastpath.chain(model) is None
+    assert fastpath.chain(fresh()) is not None

@@ -18,38 +18,51 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aekit.layers.blocks import Tanh
 from aekit.models.base import Autoencoder, Flatten, Unflatten
 
 aten = torch.ops.aten
 
-#: elementwise activations the step knows the backward of, by kind
-_KINDS = ((nn.ReLU, "relu"), (nn.LeakyReLU, "leaky_relu"), (nn.Sigmoid, "sigmoid"))
-_KINDS += ((nn.Tanh, "tanh"), (nn.Identity, None), (Flatten, None), (Unflatten, None))
+#: the modules the step knows, by exact type (a subclass may compute something else), and the
+#: kind of activation each is; None: passes its input on (a view at most)
+_KINDS = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
+_KINDS.update({Tanh: "tanh", nn.Identity: None, Flatten: None, Unflatten: None})
 _BASE = ("forward", "encode", "decode", "loss_terms", "regularizers")
 
 
 def chain(model: nn.Module) -> list[tuple[nn.Linear, str | None, float]] | None:
     """``model`` as [(Linear, activation after it, its slope)], or None where it is anything
-    but Linear layers and known activations under the base class's forward and loss."""
+    but distinct Linear layers and known activations under the base class's forward and loss,
+    with no hooks (the step would skip them)."""
     if not isinstance(model, Autoencoder) or model.loss_reduction != "mean":
         return None
     if any(getattr(type(model), f) is not getattr(Autoencoder, f) for f in _BASE):
         return None
+    parts = [getattr(model, "encoder", None), getattr(model, "decoder", None)]
+    if not all(isinstance(p, nn.Module) for p in parts):
+        return None
+    if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
+        return None
     layers: list[list] = []
-    for part in (model.encoder, model.decoder):
+    for part in parts:
         for m in part.modules():
-            if isinstance(m, nn.Sequential):
+            if type(m) is nn.Sequential:
                 continue
-            if isinstance(m, nn.Linear):
+            if type(m) is nn.Linear:
                 layers.append([m, None, 0.0])
                 continue
-            kind = next((k for cls, k in _KINDS if isinstance(m, cls)), "?")
-            if kind == "?" or (kind is not None and (not layers or layers[-1][1] is not None)):
-                return None  # unknown module, or two activations in a row
+            if type(m) not in _KINDS:
+                return None
+            kind = _KINDS[type(m)]
             if kind is not None:
+                if not layers or layers[-1][1] is not None:
+                    return None  # an activation first, or two in a row
                 layers[-1][1] = kind
                 layers[-1][2] = getattr(m, "negative_slope", 0.0)
-    return [tuple(layer) for layer in layers] or None
+    weights = {id(lin.weight) for lin, _, _ in layers}
+    if not layers or len(weights) != len(layers):  # a shared layer would need its grads summed
+        return None
+    return [tuple(layer) for layer in layers]
 
 
 def applies(model: nn.Module, loss: str, precision: str, distributed: bool) -> bool:
