@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 
 import aekit
 from aekit.cli.main import main
-from aekit.evaluation.evaluate import evaluate
+from aekit.evaluation.evaluate import chunks, evaluate, unit_images, unit_rows
 from aekit.evaluation.metrics import (
     bce_per_image,
     psnr_per_image,
@@ -156,3 +156,27 @@ def test_eval_cli_prints_the_table_and_writes_eval_json(capsys):
 def test_eval_of_a_folder_that_is_not_a_run_is_one_line_error(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_metrics_in_chunks_equal_the_metrics_at_once():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(50, 1, 8, 8, generator=g)
+    recon = torch.rand(50, 1, 8, 8, generator=g)
+    whole = reconstruction_metrics(recon, x, chunk=1000)
+    parts = reconstruction_metrics(recon, x, chunk=7)
+    assert whole.keys() == parts.keys() and "bce_per_image" in parts
+    for k in whole:
+        torch.testing.assert_close(parts[k], whole[k])
+    recon[45, 0, 0, 0] = 1.5  # out of [0, 1] in the last chunk only: no BCE at all
+    assert "bce_per_image" not in reconstruction_metrics(recon, x, chunk=7)
+
+
+def test_unit_rows_are_unit_images_a_chunk_at_a_time():
+    data = aekit.load_dataset("digits", split="train")
+    rows = unit_rows(data)
+    torch.testing.assert_close(
+        torch.cat([rows(s) for s in chunks(len(data), 100)]), unit_images(data)
+    )
+    stoch = unit_rows(data, "stochastic")
+    assert torch.equal(stoch(slice(100, 200)), stoch(slice(100, 200)))  # the same draw
+    assert set(stoch(slice(0, 100)).unique().tolist()) <= {0.0, 1.0}

@@ -11,7 +11,7 @@ import torch
 
 from aekit.data import Dataset, from_range, has_test_split, load_dataset
 from aekit.errors import AekitError, DataError
-from aekit.evaluation.evaluate import evaluate, reconstruct_unit, unit_images
+from aekit.evaluation.evaluate import chunks, evaluate, reconstruct_unit, unit_rows
 from aekit.evaluation.prior import CodePrior
 from aekit.training.run_dir import atomic_write_text, load_model, read_run_config
 
@@ -109,8 +109,8 @@ def fit_prior(
     model = model if model is not None else load_model(run_dir)
     info = read_run_config(run_dir)
     train = run_data(info, "train")
-    x = unit_images(train, info["config"]["data"].get("binarize", False))
-    codes = encode_unit(model, x)
+    rows = unit_rows(train, info["config"]["data"].get("binarize", False))
+    codes = torch.cat([encode_unit(model, rows(s)) for s in chunks(len(train))])
     prior = CodePrior.fit(codes, kind, n_components, seed=info["config"]["train"].get("seed", 0))
     prior.save(run_dir / PRIOR)
     return prior
