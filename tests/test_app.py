@@ -285,6 +285,9 @@ def test_table_rows_decode_to_bars_and_values_in_the_datas_units(runs):
         assert png(r["image"]).shape == (40, 5 * 8)  # five bars, 8 pixels wide, 40 high
         item = get_json(url + "/api/item?i=0")
         assert len(item["original_values"]) == 5 and len(item["reconstruction_values"]) == 5
+        g = get_json(url + "/api/grid", {"x": [-1.0, 1.0], "y": [0.0, 1.0], "n": 4})
+        assert len(g["ys"]) == 1  # a 1-D code varies along x only: one row, not 4 equal ones
+        assert png(g["image"]).shape == (40, 4 * (5 * 8 + 1) - 1)
 
 
 def test_explore_on_a_missing_run_dir_is_one_line_and_exit_2(tmp_path, capsys):

@@ -192,7 +192,8 @@ class Explorer:
 
     def grid(self, body: Any) -> dict[str, Any]:
         """Decode an ``n`` x ``n`` grid of points spread over the plane's rectangle ``x`` by ``y``
-        (the classic decoded-latent-grid figure); the top row is the largest y."""
+        (the classic decoded-latent-grid figure); the top row is the largest y. A 1-D code
+        varies along x only: one row of ``n``."""
         if not isinstance(body, dict):
             raise BadRequest('send a JSON object {"x": [x0, x1], "y": [y0, y1], "n": 12}')
         x0, x1 = _numbers(body.get("x"), 2, "x")
@@ -203,13 +204,17 @@ class Explorer:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_GRID:
             raise BadRequest(f'"n" must be a whole number from 1 to {MAX_GRID}; got {n!r}')
         scale = _scale(body.get("scale", 1))
+        rows = 1 if self.latent_dim == 1 else n
         xs = torch.linspace(x0, x1, n, dtype=torch.float64)
-        ys = torch.linspace(y1, y0, n, dtype=torch.float64)  # top row first
+        ys = torch.linspace(y1, y0, rows, dtype=torch.float64)  # top row first
+        if rows == 1:
+            ys = torch.tensor([(y0 + y1) / 2], dtype=torch.float64)
         ab = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)
-        units = self._decode(self.plane_to_code(ab))  # (n*n, *input_shape), row by row
+        units = self._decode(self.plane_to_code(ab))  # (rows*n, *input_shape), row by row
         cells = [_pixels(u) for u in units]
         h, w = cells[0].shape[:2]
-        tiled = np.full((n * (h + 1) - 1, n * (w + 1) - 1, *cells[0].shape[2:]), 255, np.uint8)
+        shape = (rows * (h + 1) - 1, n * (w + 1) - 1, *cells[0].shape[2:])
+        tiled = np.full(shape, 255, np.uint8)
         for k, c in enumerate(cells):
             r, col = divmod(k, n)
             tiled[r * (h + 1) : r * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = c
