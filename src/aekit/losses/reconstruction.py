@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 
 LOSSES = ("mse", "bce", "l1")
+#: BCE clamps reconstructions to [BCE_EPS, 1 - BCE_EPS]: log() stays finite when a Sigmoid saturates
+BCE_EPS = 1e-6
 
 
 def reconstruction_loss(
@@ -23,8 +25,7 @@ def reconstruction_loss(
     elif name == "l1":
         per = F.l1_loss(recon, target, reduction="none")
     elif name == "bce":
-        # clamp keeps log() finite when a Sigmoid saturates in float32
-        per = F.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+        per = F.binary_cross_entropy(recon.clamp(BCE_EPS, 1 - BCE_EPS), target, reduction="none")
     else:
         raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}")
     if reduction == "mean":

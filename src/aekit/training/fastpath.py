@@ -1,4 +1,4 @@
-"""A training step without autograd for plain fully-connected autoencoders with an MSE loss.
+"""A training step without autograd for plain fully-connected autoencoders.
 
 For a small MLP such as 784-128-64-12-3 at batch 128, autograd's bookkeeping (the graph, a fresh
 tensor for every gradient, ``zero_grad``, accumulation into ``.grad``) costs about as much as
@@ -9,16 +9,19 @@ the schedules work unchanged. Its gradients equal autograd's to float32 rounding
 (tests/test_speed_path.py); benchmarks/RESULTS.md has what it gains.
 
 It applies only where the model is a chain of Linear layers and elementwise activations with
-the base class's forward and loss (no regulariser), the loss is MSE averaged over pixels, the
+the base class's forward and loss (no regulariser), the loss (MSE, BCE or L1) is averaged over
+pixels, the
 precision is float32 and the run is not distributed; otherwise the trainer uses autograd.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from aekit.layers.blocks import Tanh
+from aekit.losses.reconstruction import BCE_EPS, LOSSES
 from aekit.models.base import Autoencoder, Flatten, Unflatten
 
 aten = torch.ops.aten
@@ -67,7 +70,7 @@ def chain(model: nn.Module) -> list[tuple[nn.Linear, str | None, float]] | None:
 
 def applies(model: nn.Module, loss: str, precision: str, distributed: bool) -> bool:
     """Whether :class:`MLPStep` can train ``model`` with these settings."""
-    if loss != "mse" or precision != "fp32" or distributed:
+    if loss not in LOSSES or precision != "fp32" or distributed:
         return False
     params = list(model.parameters())
     if not all(p.requires_grad and p.dtype == torch.float32 for p in params):
@@ -76,14 +79,17 @@ def applies(model: nn.Module, loss: str, precision: str, distributed: bool) -> b
 
 
 class MLPStep:
-    """``step(x, target)``: forward, MSE loss and backward of the chain, gradients written into
-    each parameter's ``.grad``; returns the loss (a 0-d tensor, not synchronised)."""
+    """``step(x, target)``: forward, loss (``mse``, ``bce`` or ``l1``, averaged over pixels)
+    and backward of the chain, gradients written into each parameter's ``.grad``; returns the
+    loss (a 0-d tensor, not synchronised)."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, loss: str = "mse"):
         layers = chain(model)
         if layers is None:
             raise ValueError("MLPStep needs a chain of Linear layers and elementwise activations")
-        self.layers = layers
+        if loss not in LOSSES:
+            raise ValueError(f"MLPStep computes {', '.join(LOSSES)}; not {loss!r}")
+        self.layers, self.loss = layers, loss
         self._bufs: dict = {}
 
     def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -119,11 +125,7 @@ class MLPStep:
                 h.sigmoid_()
             elif kind == "tanh":  # as blocks.Tanh: 2 sigmoid(2x) - 1, far faster on CPU
                 h.mul_(2).sigmoid_().mul_(2).sub_(1)
-        g = torch.sub(h, target, out=grads[-1])
-        n = g.numel()
-        flat = g.view(-1)
-        loss = torch.dot(flat, flat).div_(n)  # mean squared error
-        g.mul_(2.0 / n)  # its gradient with respect to the output
+        loss, g = self._loss(h, target, grads[-1])
         for i in range(len(self.layers) - 1, -1, -1):
             lin, kind, slope = self.layers[i]
             if kind is not None:  # gradient with respect to the layer's pre-activation
@@ -139,6 +141,24 @@ class MLPStep:
             if i:
                 g = torch.mm(g, w, out=grads[i])
         return loss
+
+    def _loss(self, y: torch.Tensor, target: torch.Tensor, g: torch.Tensor):
+        """The loss of output ``y``, and its gradient with respect to ``y`` written into ``g``
+        (as autograd computes it through aekit.losses.reconstruction_loss)."""
+        n = y.numel()
+        if self.loss == "mse":
+            flat = torch.sub(y, target, out=g).view(-1)
+            loss = torch.dot(flat, flat).div_(n)
+            return loss, g.mul_(2.0 / n)
+        if self.loss == "l1":
+            loss = torch.sub(y, target, out=g).abs().mean()
+            return loss, g.sign_().div_(n)
+        # bce on the clamped output: the clamp passes gradient only inside [eps, 1 - eps]
+        yc = y.clamp(BCE_EPS, 1 - BCE_EPS)
+        loss = F.binary_cross_entropy(yc, target)
+        one = torch.ones((), dtype=y.dtype, device=y.device)
+        aten.binary_cross_entropy_backward.grad_input(one, yc, target, None, 0, grad_input=g)
+        return loss, g.mul_((y >= BCE_EPS) & (y <= 1 - BCE_EPS)).div_(n)
 
     @staticmethod
     def _act_backward(g, kind: str, slope: float, out: torch.Tensor) -> None:

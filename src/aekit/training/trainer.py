@@ -324,7 +324,7 @@ class Trainer:
             self._set_rng(ckpt.rng(), gen, device)
         self._forward = model
         fast = t.fast_mlp_step and fastpath.applies(model, t.loss, t.precision, dd.enabled)
-        self._fast = fastpath.MLPStep(model) if fast else None
+        self._fast = fastpath.MLPStep(model, t.loss) if fast else None
         if dd.enabled:  # after loading: DDP starts every rank from rank 0's weights
             ids = [device.index] if device.type == "cuda" else None
             self._forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
