@@ -99,6 +99,8 @@ FAST_CASES = [
     ("mlp", "-11", {"hidden": [24], "latent_dim": 4, "activation": "tanh"}),
     ("mlp", "01", {"hidden": [24], "activation": "leaky_relu", "latent_activation": "relu"}),
     ("mlp", "01", {"hidden": [24], "latent_activation": "sigmoid", "output_activation": "none"}),
+    ("mlp", "-11", {"hidden": [32, 16], "latent_dim": 3, "batchnorm": True}),
+    ("mlp", "01", {"hidden": [24], "activation": "sigmoid", "batchnorm": True}),
     ("linear", "01", {"latent_dim": 5, "bias": False}),
     ("linear", "-11", {"latent_dim": 5}),
 ]
@@ -145,7 +147,6 @@ def test_fast_step_gradients_equal_autograd(name, pixel_range, kw, loss):
 @pytest.mark.parametrize(
     "name, kw, loss, precision",
     [
-        ("mlp", {"batchnorm": True}, "mse", "fp32"),
         ("mlp", {"dropout": 0.1}, "mse", "fp32"),
         ("mlp", {"activation": "gelu"}, "mse", "fp32"),
         ("mlp", {}, "mse", "bf16"),
@@ -192,3 +193,27 @@ def test_fast_step_refuses_hooks_shared_layers_and_unknown_subclasses():
     for model in (hooked, tied, odd):
         assert fastpath.chain(model) is None
     assert fastpath.chain(fresh()) is not None
+
+
+def test_fast_step_keeps_batchnorm_running_statistics_as_the_module_does():
+    torch.manual_seed(0)
+    kw = {"hidden": [32, 16], "latent_dim": 3, "batchnorm": True}
+    ref = aekit.create_model("mlp", (1, 8, 8), "01", **kw).train()
+    fast = aekit.create_model("mlp", (1, 8, 8), "01", **kw).train()
+    fast.load_state_dict(ref.state_dict())
+    norms = [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    norms[0].momentum = None  # a cumulative average: counts the steps
+    [m for m in ref.modules() if isinstance(m, torch.nn.BatchNorm1d)][0].momentum = None
+    step = fastpath.MLPStep(fast)
+    for _ in range(3):
+        x = torch.rand(40, 1, 8, 8)
+        ref.zero_grad()
+        F.mse_loss(ref(x).recon, x).backward()
+        step(x, x)
+        with torch.no_grad():
+            for a, b in zip(ref.parameters(), fast.parameters()):
+                a -= 0.1 * a.grad
+                b -= 0.1 * b.grad
+    for (name, a), b in zip(ref.named_buffers(), fast.buffers()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
+    assert int(norms[0].num_batches_tracked) == 3
