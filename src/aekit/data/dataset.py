@@ -99,6 +99,12 @@ def spread_indices(n: int, k: int) -> torch.Tensor:
     return torch.linspace(0, n - 1, k).round().long() if k > 1 else torch.zeros(k, dtype=torch.long)
 
 
+def chunks(n: int, size: int = 8192) -> list[slice]:
+    """``slice``s of at most ``size`` rows covering ``range(n)``: for passes over a dataset that
+    convert a chunk at a time instead of making a float copy of the whole."""
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
 def to_range(unit: torch.Tensor, pixel_range: str, inplace: bool = False) -> torch.Tensor:
     """[0, 1] -> the model's pixel range (``inplace``: overwrite ``unit``, e.g. a fresh batch)."""
     if pixel_range != "-11":
@@ -143,8 +149,8 @@ class BatchMaker:
         """The mean target sample in the model's range (for stochastic binarisation, its
         expectation), summed in chunks so no float copy of the dataset is made."""
         total = torch.zeros(self.x.shape[1:], dtype=torch.float64, device=self.device)
-        for s in range(0, len(self.x), chunk):
-            unit = self.data.to_unit(self.x[s : s + chunk])
+        for s in chunks(len(self.x), chunk):
+            unit = self.data.to_unit(self.x[s])
             if self.binarize == "threshold":
                 unit = binarize(unit, "threshold")
             total += unit.sum(0, dtype=torch.float64)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from aekit.data import chunks
+
 
 @dataclass
 class PCABaseline:
@@ -37,10 +39,10 @@ class PCABaseline:
         d = first[0].numel()
         k = min(k, n, d)
         if n >= d:  # eigendecomposition of the D x D covariance is cheaper
-            chunks = [slice(i, min(i + chunk, n)) for i in range(0, n, chunk)]
-            mean = sum(_flat64(rows(s)).sum(0) for s in chunks) / n
+            parts = chunks(n, chunk)
+            mean = sum(_flat64(rows(s)).sum(0) for s in parts) / n
             scatter = torch.zeros(d, d, dtype=torch.float64)
-            for s in chunks:
+            for s in parts:
                 c = _flat64(rows(s)) - mean  # (chunk, D)
                 scatter.addmm_(c.T, c)
             evals, evecs = torch.linalg.eigh(scatter)

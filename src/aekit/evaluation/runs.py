@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from aekit.data import Dataset, from_range, has_test_split, load_dataset
+from aekit.data import Dataset, chunks, from_range, has_test_split, load_dataset
 from aekit.errors import AekitError, DataError
-from aekit.evaluation.evaluate import chunks, evaluate, reconstruct_unit, unit_rows
+from aekit.evaluation.evaluate import evaluate, reconstruct_unit, unit_rows
 from aekit.evaluation.prior import CodePrior
 from aekit.training.run_dir import atomic_write_text, load_model, read_run_config
 

@@ -42,11 +42,17 @@ def activation(name: str) -> nn.Module:
         ) from None
 
 
-def output_activation(name: str, pixel_range: str) -> nn.Module:
-    """The decoder's last activation; "auto" is Sigmoid for [0, 1] data and Tanh for [-1, 1]."""
+def output_activation_name(name: str, pixel_range: str) -> str:
+    """The decoder's last activation by name; "auto" is sigmoid for [0, 1] data, tanh for
+    [-1, 1]."""
     if name == "auto":
-        name = "tanh" if pixel_range == "-11" else "sigmoid"
-    return activation(name)
+        return "tanh" if pixel_range == "-11" else "sigmoid"
+    return name
+
+
+def output_activation(name: str, pixel_range: str) -> nn.Module:
+    """The decoder's last activation (see :func:`output_activation_name`)."""
+    return activation(output_activation_name(name, pixel_range))
 
 
 def mlp_stack(
@@ -77,8 +83,7 @@ def mlp_stack(
 def inverse_output_activation(name: str, pixel_range: str, y: torch.Tensor) -> torch.Tensor | None:
     """The pre-activation whose output is ``y`` (clipped off the asymptotes), for the output
     activations that have one (tanh, sigmoid, none); None for the others."""
-    if name == "auto":
-        name = "tanh" if pixel_range == "-11" else "sigmoid"
+    name = output_activation_name(name, pixel_range)
     if name == "tanh":
         return torch.atanh(y.clamp(-0.99, 0.99))
     if name == "sigmoid":

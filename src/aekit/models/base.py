@@ -68,9 +68,10 @@ class Autoencoder(nn.Module):
         return {}
 
     # -- hooks for the trainer ----------------------------------------------------------------
-    def init_from_data(self, mean: torch.Tensor) -> None:
-        """Data-dependent initialisation, called once before a fresh run trains: ``mean`` is
-        the mean training target, shaped like one sample, in the model's pixel range."""
+    def init_from_data(self, batches) -> None:
+        """Data-dependent initialisation, called once before a fresh run trains, with the
+        training set's :class:`aekit.data.BatchMaker` (e.g. ``batches.mean_target()``); a
+        model asks only for what it uses, so the others pay nothing at start-up."""
 
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called before each epoch (0-based); e.g. KL warm-up."""

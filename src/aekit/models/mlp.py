@@ -71,16 +71,15 @@ class MLPAutoencoder(Autoencoder):
                 f"unknown model.output_bias {bias!r}; choose one of: data_mean, torch"
             )
 
-    def init_from_data(self, mean: torch.Tensor) -> None:
+    def init_from_data(self, batches) -> None:
         """``output_bias = "data_mean"``: the decoder starts by drawing the mean training image
         (its output layer's bias is the pre-activation of that image) instead of grey noise, the
         first thing a freshly initialised autoencoder would otherwise spend its steps learning."""
         if getattr(self.config, "output_bias", "torch") != "data_mean":
             return
         last = [m for m in self.decoder.modules() if isinstance(m, nn.Linear)][-1]
-        pre = inverse_output_activation(
-            self.config.output_activation, self.pixel_range, mean.reshape(-1)
-        )
+        mean = batches.mean_target().reshape(-1)
+        pre = inverse_output_activation(self.config.output_activation, self.pixel_range, mean)
         if pre is not None and pre.shape == last.bias.shape:
             with torch.no_grad():
                 last.bias.copy_(pre.to(last.bias))

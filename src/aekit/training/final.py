@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from aekit.config import Config
-from aekit.data import BatchMaker, Dataset, from_range
+from aekit.data import BatchMaker, Dataset, chunks, from_range
 from aekit.evaluation import PCABaseline, principal_angles
 from aekit.evaluation.metrics import psnr
 
@@ -73,9 +73,9 @@ def end_of_run_metrics(
     except NotImplementedError:
         basis = None
     if basis is not None:
-        chunks = [slice(i, min(i + 8192, n)) for i in range(0, n, 8192)]
-        mse_train = sum(_sse(_reconstruct(model, x := rows(s)), x) for s in chunks) / n
-        pca_train = sum(_sse(pca.reconstruct(x := rows(s).cpu()), x) for s in chunks) / n
+        parts = chunks(n)
+        mse_train = sum(_sse(_reconstruct(model, x := rows(s)), x) for s in parts) / n
+        pca_train = sum(_sse(pca.reconstruct(x := rows(s).cpu()), x) for s in parts) / n
         angles = principal_angles(basis, pca.components.T)  # degrees, smallest first
         out.update(
             {

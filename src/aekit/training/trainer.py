@@ -318,7 +318,7 @@ class Trainer:
         val_gen.manual_seed(t.seed + 1)
         state.preview = val_batches(spread_indices(len(val_data), k).to(device))
         if ckpt is None and self._model is None:
-            model.init_from_data(batches.mean_target())
+            model.init_from_data(batches)
         self._emit("on_train_start", state)
 
         if hasattr(model, "pretrain") and t.pretrain_epochs > 0 and ckpt is None:
