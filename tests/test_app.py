@@ -277,7 +277,7 @@ def test_table_rows_decode_to_bars_and_values_in_the_datas_units(runs):
         assert info["kind"] == "table" and info["projection"]["kind"] == "line"
         r = get_json(url + "/api/decode", {"xy": [0.4, 123.0]})  # a line: the second is unused
         assert r["z"] == [0.4]
-        d = model.run_info["data"]
+        d = aekit.Run.load(runs["table"]).info["data"]
         lo, hi = np.array(d["lo"]), np.array(d["hi"])
         np.testing.assert_allclose(
             r["values"], decoded(model, [[0.4]])[0].numpy() * (hi - lo) + lo, rtol=1e-5

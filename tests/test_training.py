@@ -110,7 +110,7 @@ def test_losses(runs, loss):
 def test_tanh_output_with_minus_one_to_one_pixels(runs):
     run = train(quick(runs, data={"pixel_range": "-11"}))
     m = aekit.load(run.run_dir)
-    assert isinstance(m.decoder[1], torch.nn.Tanh) and m.run_info["pixel_range"] == "-11"
+    assert isinstance(m.decoder[1], torch.nn.Tanh) and run.info["pixel_range"] == "-11"
 
 
 def test_conv_and_linear_train_end_to_end(runs):

@@ -151,11 +151,10 @@ def test_figure_png_sizes_follow_the_figure_size():
 
 def test_plain_and_own_prior_samples_are_repeatable():
     figs = RunFigures(tiny_run("conv"))
-    from aekit.evaluation.runs import sample_unit
-
-    a = sample_unit(figs.model, 8, seed=5, run_dir=figs.run_dir)
-    b = sample_unit(aekit.load(figs.run_dir), 8, seed=5, run_dir=figs.run_dir)
+    a = figs.run.sample(8, seed=5)
+    b = aekit.Run.load(figs.run_dir).sample(8, seed=5)
     assert torch.equal(a, b)
+    assert not torch.equal(a, figs.run.sample(8, seed=6))
 
 
 def test_plot_cli_writes_the_kinds_asked_and_rejects_unknown_ones(capsys):

@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from aekit._registry import create_model, list_models, register_model  # noqa: E402
-from aekit.api import Run, load, train, train_recipe  # noqa: E402
+from aekit.api import load, train, train_recipe  # noqa: E402
 from aekit.config import Config, DataConfig, RunConfig, TrainConfig  # noqa: E402
 from aekit.data import list_datasets, load_dataset  # noqa: E402
 from aekit.errors import (  # noqa: E402
@@ -15,11 +15,12 @@ from aekit.errors import (  # noqa: E402
 )
 from aekit.models import AEOutput, Autoencoder  # noqa: E402
 from aekit.models.summary import model_summary  # noqa: E402
+from aekit.run import Run  # noqa: E402
 
 # evaluation, figures, report and the scikit-learn estimators load matplotlib / scikit-learn:
 # imported on first use, so `import aekit` stays fast
 _LAZY = {
-    "evaluate": ("aekit.evaluation.runs", "evaluate_run"),
+    "evaluate": ("aekit.run", "evaluate_run"),
     "export": ("aekit.exporter", "export"),
     "write_figure": ("aekit.report.figures", "write_figure"),
     "write_report": ("aekit.report.html", "write_report"),

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from aekit.config import Config
-from aekit.training.run_dir import load_model, read_metrics
+from aekit.run import SUMMARY, Run, read_run_config
 from aekit.training.trainer import Trainer, config_from_any
-
-
-@dataclass
-class Run:
-    """A finished training run: its folder, the trained model and its numbers."""
-
-    run_dir: Path
-    model: torch.nn.Module
-    config: Config
-    history: list[dict] = field(default_factory=list)  # one record per epoch
-    result: dict[str, Any] = field(default_factory=dict)  # final losses, steps, seconds
-
-    @property
-    def metrics(self) -> list[dict]:
-        return read_metrics(self.run_dir)
 
 
 def train(
@@ -51,9 +35,7 @@ def train(
     from aekit.viz.run_plots import RunPlots
 
     if resume is not None and config is None:
-        from aekit.training.checkpoint import resume_config
-
-        config = resume_config(resume)
+        config = Run.load(resume).config
     cfg = config_from_any(config)
     if sections:
         cfg = apply_config_dict(cfg, sections)
@@ -64,14 +46,15 @@ def train(
         cbs.append(TensorBoardLogger())
     state = Trainer(cfg, cbs, resume=resume).run()
     if state.rank != 0:
-        return Run(state.run_dir, state.model.eval(), cfg, state.history, {})
-    info = __import__("json").loads((state.run_dir / "config.json").read_text())
-    _write_summary_txt(state.run_dir, info)
+        return Run(state.run_dir, {}, state.model.eval(), config=cfg, history=state.history)
+    info = read_run_config(state.run_dir)
+    run = Run(state.run_dir, info, state.model.eval(), config=cfg, history=state.history)
+    _write_summary_txt(run)
     if report:
         from aekit.report.finish import finish_run
 
-        finish_run(state.run_dir, state.model, cfg.run.after)
-    return Run(state.run_dir, state.model.eval(), cfg, state.history, info.get("result", {}))
+        finish_run(run, cfg.run.after)
+    return run
 
 
 def train_recipe(name: str, callbacks: list[Any] = (), **sections) -> list[Run]:
@@ -91,15 +74,16 @@ def train_recipe(name: str, callbacks: list[Any] = (), **sections) -> list[Run]:
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The trained model of a run folder (eval mode), with ``encode``, ``decode``, ``reconstruct``.
-
-    ``model.run_info`` holds the run's config.json (pixel range, data, results).
+    """The trained model of a run folder, with ``encode``, ``decode``, ``reconstruct``: eval
+    mode, parameters frozen (``requires_grad_(True)`` to train it on). Its run folder (config,
+    data, metrics, prior) is ``aekit.Run.load(run_dir)``; this is ``Run.load(run_dir).model``.
     """
-    return load_model(run_dir, device)
+    return Run.load(run_dir, device).model
 
 
-def _write_summary_txt(run_dir: Path, info: dict) -> None:
-    r = info.get("result", {})
+def _write_summary_txt(run: Run) -> None:
+    run_dir, info = run.path, run.info
+    r = run.result
     lines = [
         f"run: {run_dir}",
         f"model: {info['model']['name']}  parameters: {info['parameters']:,}  input: {info['input_shape']}",
@@ -113,4 +97,4 @@ def _write_summary_txt(run_dir: Path, info: dict) -> None:
         for k, v in r.items()
         if isinstance(v, float) and k not in ("train_loss", "val_loss")
     ]
-    (run_dir / "summary.txt").write_text("\n".join(lines) + "\n")
+    (run_dir / SUMMARY).write_text("\n".join(lines) + "\n")

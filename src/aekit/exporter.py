@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError, ConfigError, ExportError
+from aekit.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -121,23 +122,23 @@ def export(
         raise ConfigError(
             f"n_check must be at least 1 (inputs to check the file on); got {n_check}"
         )
-    model = _as_model(run_or_model)  # a bad run folder is named before a missing package
+    model, run = _as_model(run_or_model)  # a bad run folder is named before a missing package
     if fmt == "onnx":
         _require_onnx()
-    targets = _targets(model, path, fmt, parts)
+    targets = _targets(run, path, fmt, parts)
 
     was_training = model.training
     src = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
     src.eval()  # BatchNorm running statistics, no dropout
     try:
         with torch.no_grad():  # also keeps the MLPs off their autograd-only fused path
-            images, checked_on = _check_images(src, n_check)
+            images, checked_on = _check_images(src, run, n_check)
             codes = src.encode(images)
             inputs = {"encoder": images, "decoder": codes, "autoencoder": images}
             done = []
             for p, target in zip(parts, targets):
                 wrapper = _WRAPPERS[p](src).eval()
-                meta = _metadata(src, p, fmt, opset, checked_on)
+                meta = _metadata(src, run, p, fmt, opset, checked_on)
                 done.append(_export_one(wrapper, inputs[p], target, fmt, p, opset, atol, meta))
     finally:
         model.train(was_training)
@@ -169,28 +170,31 @@ def _require_onnx() -> None:
         )
 
 
-def _as_model(obj: Any) -> nn.Module:
+def _as_model(obj: Any) -> tuple[nn.Module, Run | None]:
+    """The model to export and its run (None for a bare model)."""
     if isinstance(obj, (str, os.PathLike)):
-        from aekit.training.run_dir import load_model
-
-        return load_model(obj)  # AekitError for a missing or non-run folder
-    model = getattr(obj, "model", obj)  # an aekit.Run
+        obj = Run.load(obj)  # AekitError for a missing or non-run folder
+    if isinstance(obj, Run):
+        return obj.model, obj
+    model = obj
     if not (isinstance(model, nn.Module) and hasattr(model, "encode") and hasattr(model, "decode")):
         raise ConfigError(
             f"cannot export a {type(obj).__name__}; pass a run folder, an aekit.Run or a model "
             "from aekit.load(RUN_DIR)"
         )
-    return model
+    return model, None
 
 
-def _targets(model: nn.Module, path: str | Path | None, fmt: str, parts: list[str]) -> list[Path]:
+def _targets(run: Run | None, path: str | Path | None, fmt: str, parts: list[str]) -> list[Path]:
     """The file each part goes to; the folder is created and checked writable."""
     ext = FORMATS[fmt]
     if path is None:
-        run_dir = getattr(model, "run_dir", None)
-        if run_dir is None:
-            raise ConfigError("this model has no run folder; pass the output folder as path=")
-        path = Path(run_dir) / "export"
+        if run is None:
+            raise ConfigError(
+                "a bare model has no run folder; pass the output folder as path=, or export "
+                "the run folder (aekit.export(RUN_DIR)) or its aekit.Run"
+            )
+        path = run.path / "export"
     path = Path(path)
     if path.suffix.lower() in {e for e in FORMATS.values()}:
         if path.suffix.lower() != ext:
@@ -219,24 +223,20 @@ def _value_range(pixel_range: str) -> list[float]:
     return [-1.0, 1.0] if pixel_range == "-11" else [0.0, 1.0]
 
 
-def _check_images(model: nn.Module, n: int) -> tuple[torch.Tensor, str]:
+def _check_images(model: nn.Module, run: Run | None, n: int) -> tuple[torch.Tensor, str]:
     """n inputs in the model's pixel range: the run's first validation samples, prepared as in
     training (binarised where it was), or seeded uniform noise when the data is not at hand."""
     from aekit.data import to_range
-    from aekit.evaluation.evaluate import unit_images
 
-    info = getattr(model, "run_info", None)
-    if info is not None:
-        from aekit.evaluation.runs import run_data
-
+    if run is not None:
         try:
-            ds = run_data(info, "val")
+            ds = run.data("val")
         except (AekitError, OSError) as e:
             log.info("checking on random inputs: the run's data is not at hand (%s)", e)
         else:
             if len(ds) >= 1:  # the evaluation's own conversion, on the first n samples
                 first = ds.subset(torch.arange(min(n, len(ds))))
-                unit = unit_images(first, info["config"]["data"].get("binarize", False))
+                unit = run.unit(first)
                 return to_range(
                     unit, model.pixel_range
                 ), f"{len(unit)} {ds.split} samples of {ds.name}"
@@ -276,11 +276,13 @@ def _signature(inputs: list[dict], outputs: list[dict]) -> str:
     return f"{one(inputs[0])} -> {one(outputs[0])}"
 
 
-def _metadata(model: nn.Module, part: str, fmt: str, opset: int, checked_on: str) -> dict:
+def _metadata(
+    model: nn.Module, run: Run | None, part: str, fmt: str, opset: int, checked_on: str
+) -> dict:
     from aekit import __version__
 
     inputs, outputs = _io(model, part)
-    info = getattr(model, "run_info", None) or {}
+    info = run.info if run is not None else {}
     data = info.get("data", {})
     data_cfg = info.get("config", {}).get("data", {})
     variational = callable(getattr(model, "posterior", None))  # q(z|x): a VAE
@@ -304,7 +306,7 @@ def _metadata(model: nn.Module, part: str, fmt: str, opset: int, checked_on: str
             "feature_lo": data.get("lo"),  # tables: features were min-max scaled with these
             "feature_hi": data.get("hi"),
         },
-        "run": Path(model.run_dir).name if getattr(model, "run_dir", None) else None,
+        "run": run.path.name if run is not None else None,
         "aekit_version": __version__,
         "torch_version": torch.__version__,
     }

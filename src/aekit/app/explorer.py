@@ -15,9 +15,7 @@ import torch
 
 import aekit
 from aekit.errors import AekitError, ConfigError
-from aekit.evaluation.evaluate import reconstruct_unit, unit_images
 from aekit.evaluation.pca import PCABaseline
-from aekit.evaluation.runs import decode_unit, encode_unit, run_data
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +51,20 @@ class Explorer:
     ):
         if n < 1:
             raise ConfigError(f"n = {n} points: show at least one (e.g. --n 2000)")
-        self.run_dir = Path(run_dir)
-        self.split = split  # as asked: run_data reads "test" as "val" where there is no test set
-        self.model = aekit.load(self.run_dir)  # AekitError for a folder that is not a run
+        self.run = aekit.Run.load(run_dir)  # AekitError for a folder that is not a run
+        self.run_dir = self.run.path
+        self.split = split  # as asked: Run.data reads "test" as "val" where there is no test set
+        self.model = self.run.model
         self._lock = threading.Lock()  # one model call at a time: requests come from threads
-        info = self.model.run_info
-        self.dataset = run_data(info, split, data, data_dir)  # as `aekit encode` reads it
-        x = unit_images(self.dataset, info["config"]["data"].get("binarize", False))
+        self.dataset = self.run.data(split, data, data_dir)  # as `aekit encode` reads it
+        x = self.run.unit(self.dataset)
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(x), generator=g)[:n].sort().values if len(x) > n else None
         self.index = torch.arange(len(x)) if idx is None else idx  # (n,) rows of the dataset
         self.x = x if idx is None else x[idx].clone()  # (n, *input_shape) in [0, 1]
         labels = self.dataset.labels
         self.labels = None if labels is None else labels[self.index]  # (n,) class ids
-        self.codes = encode_unit(self.model, self.x).double()  # (n, L)
+        self.codes = self.run.encode(self.x).double()  # (n, L)
         self._fit_plane()
         self.xy = self.code_to_plane(self.codes)  # (n, 2)
 
@@ -232,7 +230,7 @@ class Explorer:
             )
         scale = _scale(scale)
         with self._lock:
-            rec = reconstruct_unit(self.model, self.x[i : i + 1])[0]
+            rec = self.run.reconstruct(self.x[i : i + 1])[0]
         label = None if self.labels is None else int(self.labels[i])
         classes = self.dataset.classes
         orig, recon = self._picture(self.x[i], scale), self._picture(rec, scale)
@@ -255,7 +253,7 @@ class Explorer:
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (N, L) float64 -> samples (N, *input_shape) in [0, 1] units."""
         with self._lock:
-            return decode_unit(self.model, z.float())
+            return self.run.decode(z.float())
 
     def _picture(self, unit: torch.Tensor, scale: int) -> dict[str, Any]:
         """One sample in [0, 1] units as PNG bytes; for a table row also its values in the data's

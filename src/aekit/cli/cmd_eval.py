@@ -27,17 +27,16 @@ def add_parser(sub) -> list[str]:
 
 def run(args) -> int:
     from aekit.evaluation.evaluate import format_table, metrics_table
-    from aekit.evaluation.runs import evaluate_run
+    from aekit.run import EVAL, Run, atomic_write_text
 
+    run = Run.load(args.run_dir)
     default = args.data is None and args.split == "test"
-    res = evaluate_run(
-        args.run_dir, args.data, args.data_dir, args.split, args.nll_samples, write=default
-    )
-    out = Path(args.run_dir) / "eval.json"
+    res = run.evaluate(args.split, args.data, args.data_dir, args.nll_samples, write=default)
+    out = run.path / EVAL
     if not default:
         name = Path(args.data).stem if args.data else "run"
-        out = Path(args.run_dir) / f"eval_{name}_{args.split}.json"
-        out.write_text(json.dumps(res, indent=2))
+        out = run.path / f"eval_{name}_{args.split}.json"
+        atomic_write_text(out, json.dumps(res, indent=2))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def add_parser(sub) -> list[str]:
     sub.add_parser("datasets", help="list the built-in datasets")
@@ -45,12 +43,13 @@ def run(args) -> int:
 def summary_text(args) -> str:
     import aekit
     from aekit.config import parse_set
+    from aekit.run import SUMMARY
 
     if args.target:
-        p = Path(args.target)
-        model = aekit.load(p)
-        head = (p / "summary.txt").read_text() if (p / "summary.txt").is_file() else ""
-        return head + aekit.model_summary(model)
+        run = aekit.Run.load(args.target)
+        summary = run.path / SUMMARY
+        head = summary.read_text() if summary.is_file() else ""
+        return head + aekit.model_summary(run.model)
     data = aekit.load_dataset(args.data, args.data_dir, "val")
     overrides = parse_set(args.set).get("model", {})
     model = aekit.create_model(args.model, data.sample_shape, **overrides)

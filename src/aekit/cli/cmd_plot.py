@@ -28,8 +28,9 @@ def add_parser(sub) -> list[str]:
 
 def run(args) -> int:
     from aekit.report.figures import KINDS, RunFigures, parse_kind
+    from aekit.run import Run
 
-    figs = RunFigures(args.run_dir)
+    figs = RunFigures(Run.load(args.run_dir))
     kinds = [k for kind in args.kind for k in (KINDS if kind == "all" else [kind])]
     given = {"n": args.n, "seed": args.seed, "dims": args.dims, "steps": args.steps}
     for kind in kinds:

@@ -15,17 +15,13 @@ def add_parser(sub) -> list[str]:
 
 
 def run(args) -> int:
-    import json
-    from pathlib import Path
-
-    from aekit.evaluation.runs import EVAL, evaluate_run
     from aekit.report import write_model_card, write_report
-    from aekit.training.run_dir import read_run_config
+    from aekit.run import Run
 
-    run_dir = Path(args.run_dir)
-    read_run_config(run_dir)  # a clear error for a folder that is not a run
-    have = (run_dir / EVAL).is_file() and not args.reeval
-    ev = json.loads((run_dir / EVAL).read_text()) if have else evaluate_run(run_dir)
-    print(write_report(run_dir, evaluation=ev))
-    print(write_model_card(run_dir, ev))
+    run = Run.load(args.run_dir)  # a clear error for a folder that is not a run
+    ev = None if args.reeval else run.evaluation()
+    if ev is None:
+        ev = run.evaluate()
+    print(write_report(run, evaluation=ev))
+    print(write_model_card(run, ev))
     return 0

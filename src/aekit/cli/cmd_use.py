@@ -74,16 +74,16 @@ def save_grid(images, path: Path, scale: int = 1) -> None:
 
 
 def run(args) -> int:
-    import aekit
+    from aekit.run import Run
 
-    model = aekit.load(args.run_dir)
+    run_ = Run.load(args.run_dir)
     return {
         "generate": generate,
         "encode": encode,
         "decode": decode,
         "reconstruct": reconstruct,
         "denoise": reconstruct,
-    }[args.command](args, model)
+    }[args.command](args, run_)
 
 
 def _need_images(model, what: str) -> None:
@@ -96,12 +96,13 @@ def _need_images(model, what: str) -> None:
         )
 
 
-def generate(args, model) -> int:
+def generate(args, run) -> int:
     import torch
 
     from aekit.errors import ConfigError
-    from aekit.evaluation.runs import decode_unit, fit_prior, has_own_prior, sample_unit
+    from aekit.evaluation.evaluate import has_own_prior
 
+    model = run.model
     _need_images(model, "generate")
     out = Path(args.out)
     if args.z is not None:
@@ -113,25 +114,21 @@ def generate(args, model) -> int:
             ) from None
         if len(z) != model.latent_dim:
             raise ConfigError(f"--z has {len(z)} numbers; this model's code has {model.latent_dim}")
-        save_png(decode_unit(model, torch.tensor([z]))[0], out, args.scale)
+        save_png(run.decode(torch.tensor([z]))[0], out, args.scale)
     else:
         if args.prior:
             if has_own_prior(model):
                 note(f"{model.registry_name} samples from its own prior; --prior is ignored")
             else:
-                fit_prior(args.run_dir, model, args.prior, args.components)
-        save_grid(sample_unit(model, args.n, args.seed, args.run_dir), out, args.scale)
+                run.fit_prior(args.prior, args.components)
+        save_grid(run.sample(args.n, args.seed), out, args.scale)
     print(out)
     return 0
 
 
-def encode(args, model) -> int:
-    from aekit.evaluation.evaluate import unit_images
-    from aekit.evaluation.runs import encode_unit, run_data
-
-    info = model.run_info
-    data = run_data(info, args.split, args.data, args.data_dir)
-    codes = encode_unit(model, unit_images(data, info["config"]["data"].get("binarize", False)))
+def encode(args, run) -> int:
+    data = run.data(args.split, args.data, args.data_dir)
+    codes = run.encode(run.unit(data))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, codes.numpy())
@@ -143,17 +140,17 @@ def encode(args, model) -> int:
     return 0
 
 
-def decode(args, model) -> int:
+def decode(args, run) -> int:
     import torch
 
     from aekit.errors import DataError
-    from aekit.evaluation.runs import decode_unit
 
+    model = run.model
     try:
         z = np.load(args.codes, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read codes from {args.codes!r} ({e}); pass a .npy file") from None
-    x = decode_unit(model, torch.as_tensor(np.asarray(z, dtype=np.float32)))
+    x = run.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
@@ -162,7 +159,7 @@ def decode(args, model) -> int:
     elif len(model.input_shape) == 3:
         np.savez_compressed(out, x=(x.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
     else:  # table rows: back to the original feature units
-        d = model.run_info["data"]
+        d = run.info["data"]
         if d.get("lo") is not None:
             lo, hi = torch.tensor(d["lo"]), torch.tensor(d["hi"])
             x = x * (hi - lo) + lo
@@ -171,16 +168,16 @@ def decode(args, model) -> int:
     return 0
 
 
-def reconstruct(args, model) -> int:
+def reconstruct(args, run) -> int:
     from PIL import Image
 
-    from aekit.data import from_range, to_range
     from aekit.data.sources import load_images
 
+    model = run.model
     _need_images(model, args.command)
     c, h, w = model.input_shape
     files = [Path(f) for f in args.images]
-    if args.command == "denoise" and model.run_info["config"]["data"].get("noise") == "none":
+    if args.command == "denoise" and run.data_config.get("noise") == "none":
         note("this model was trained without input noise; it reconstructs, it may not denoise")
     if args.out and len(files) > 1:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -192,8 +189,7 @@ def reconstruct(args, model) -> int:
             note(f"{f.name}: {w0}x{h0} resized to the model's {w}x{h} and the result back")
             ds = load_images([f], image_size=(h, w), grayscale=(c == 1), name=f.stem)
         unit = ds.to_unit(ds.x)  # (1, C, H, W) in [0, 1]
-        pr = model.pixel_range
-        rec = from_range(model.reconstruct(to_range(unit, pr)), pr)[0].clamp(0, 1)
+        rec = run.reconstruct(unit)[0].clamp(0, 1)
         suffix = "_recon" if args.command == "reconstruct" else "_clean"
         if args.out and len(files) == 1:
             out = Path(args.out)

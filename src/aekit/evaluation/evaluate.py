@@ -11,8 +11,11 @@ import torch
 
 from aekit.data import Dataset, binarize_mode, chunks, corrupt, from_range, to_range
 from aekit.data import binarize as binarize_images
+from aekit.errors import AekitError, DataError
 from aekit.evaluation.metrics import reconstruction_metrics
 from aekit.evaluation.pca import PCABaseline
+from aekit.evaluation.prior import CodePrior
+from aekit.models.base import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,67 @@ def reconstruct_unit(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Te
     """Reconstructions in [0, 1] units of images ``x`` in [0, 1], batched, eval mode, on CPU."""
     pr = model.pixel_range
     out = []
-    for i in range(0, len(x), batch_size):
-        xb = to_range(x[i : i + batch_size].to(model.device), pr)
-        out.append(from_range(model.reconstruct(xb), pr).float().cpu())
+    with eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            xb = to_range(x[i : i + batch_size].to(model.device), pr)
+            out.append(from_range(model.reconstruct(xb), pr).float().cpu())
     return torch.cat(out)
+
+
+@torch.no_grad()
+def encode_unit(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Codes (N, L) of images ``x`` in [0, 1], batched, eval mode, on CPU."""
+    with eval_mode(model):
+        out = [
+            model.encode(to_range(x[i : i + batch_size].to(model.device), model.pixel_range)).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def decode_unit(model, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Images in [0, 1] (N, *input_shape) decoded from codes (N, L)."""
+    if z.dim() != 2 or z.shape[1] != model.latent_dim:
+        raise DataError(
+            f"codes must have shape (N, {model.latent_dim}) for this model; got {tuple(z.shape)}"
+        )
+    with eval_mode(model):
+        out = [
+            from_range(
+                model.decode(z[i : i + batch_size].float().to(model.device)), model.pixel_range
+            )
+            .float()
+            .cpu()
+            for i in range(0, len(z), batch_size)
+        ]
+    return torch.cat(out)
+
+
+def has_own_prior(model) -> bool:
+    """Whether the model samples from a prior of its own (a VAE does; a plain AE does not)."""
+    try:
+        model.sample(1, torch.Generator(device=model.device).manual_seed(0))
+    except NotImplementedError:
+        return False
+    return True
+
+
+@torch.no_grad()
+def sample_unit(model, n: int, seed: int = 0, prior: CodePrior | None = None) -> torch.Tensor:
+    """n generated images in [0, 1]: from the model's own prior (VAEs) or, for plain
+    autoencoders, decoded from codes drawn from ``prior`` (fitted to the training codes: a
+    run folder's ``Run.prior()``)."""
+    if has_own_prior(model):
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        with eval_mode(model):
+            return from_range(model.sample(n, generator=g), model.pixel_range).float().cpu()
+    if prior is None:
+        raise AekitError(
+            "a plain autoencoder needs a prior fitted to its training codes; load it from a "
+            "run folder (aekit.Run.load(run_dir).sample(n)) so one can be fitted"
+        )
+    return decode_unit(model, prior.sample(n, torch.Generator().manual_seed(seed)))
 
 
 def _means(per_image: dict[str, torch.Tensor]) -> dict[str, float]:

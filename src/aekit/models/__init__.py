@@ -10,6 +10,6 @@ from aekit.models import (  # noqa: F401  (registration side effect: one line pe
     stacked,
     vae,
 )
-from aekit.models.base import AEOutput, Autoencoder
+from aekit.models.base import AEOutput, Autoencoder, eval_mode
 
-__all__ = ["AEOutput", "Autoencoder"]
+__all__ = ["AEOutput", "Autoencoder", "eval_mode"]

@@ -8,15 +8,13 @@ from typing import Any
 
 from aekit._registry import model_entry
 from aekit.evaluation.evaluate import format_table, metrics_table
-from aekit.training.run_dir import atomic_write_text, read_run_config
-
-CARD = "README.md"
+from aekit.run import CARD, PRIOR, Run, as_run, atomic_write_text
 
 
-def model_card(run_dir: str | Path, evaluation: dict[str, Any] | None = None) -> str:
+def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) -> str:
     """Markdown: what the model is, its data, its metrics, how to load and use it."""
-    run_dir = Path(run_dir)
-    info = read_run_config(run_dir)
+    run = as_run(run)
+    run_dir, info = run.path, run.info
     m, d, r = info["model"], info["data"], info.get("result", {})
     name = m["name"]
     try:
@@ -80,7 +78,7 @@ def model_card(run_dir: str | Path, evaluation: dict[str, Any] | None = None) ->
         "`plots/`"
         + (
             ", `prior.json` (Gaussian fitted to the training codes)"
-            if (run_dir / "prior.json").is_file()
+            if (run_dir / PRIOR).is_file()
             else ""
         )
         + ".",
@@ -95,9 +93,10 @@ def _markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def write_model_card(run_dir: str | Path, evaluation: dict[str, Any] | None = None) -> Path:
-    out = Path(run_dir) / CARD
-    atomic_write_text(out, model_card(run_dir, evaluation))
+def write_model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) -> Path:
+    run = as_run(run)
+    out = run.path / CARD
+    atomic_write_text(out, model_card(run, evaluation))
     return out
 
 

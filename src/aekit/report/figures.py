@@ -14,9 +14,8 @@ from typing import Any
 import torch
 
 from aekit.errors import AekitError, ConfigError
-from aekit.evaluation.evaluate import unit_images
-from aekit.evaluation.runs import encode_unit, run_data, sample_unit
-from aekit.training.run_dir import load_model, read_metrics, read_run_config
+from aekit.evaluation.evaluate import has_own_prior
+from aekit.run import PLOTS, Run, as_run
 from aekit.viz._mpl import Figure
 
 log = logging.getLogger(__name__)
@@ -38,33 +37,31 @@ DPI = 100
 class RunFigures:
     """A run folder with its model, validation images and codes loaded once, for many figures."""
 
-    def __init__(self, run_dir: str | Path, model=None):
-        self.run_dir = Path(run_dir)
-        self.info = read_run_config(self.run_dir)
-        self._model = model
+    def __init__(self, run: Run | str | Path, model=None):
+        self.run = as_run(run, model)
+        self.run_dir = self.run.path
+        self.info = self.run.info
 
-    @functools.cached_property
+    @property
     def model(self):
-        m = self._model if self._model is not None else load_model(self.run_dir)
-        m.run_dir = self.run_dir
-        return m.eval()
+        return self.run.model
 
     @functools.cached_property
     def data(self):
-        return run_data(self.info, "val")
+        return self.run.data("val")
 
     @functools.cached_property
     def images(self) -> torch.Tensor:
         """Validation images in [0, 1]."""
-        return unit_images(self.data, self.info["config"]["data"].get("binarize", False))
+        return self.run.unit(self.data)
 
     @functools.cached_property
     def codes(self) -> torch.Tensor:
-        return encode_unit(self.model, self.images)
+        return self.run.encode(self.images)
 
     @property
     def is_image(self) -> bool:
-        return len(self.info["input_shape"]) == 3
+        return self.run.is_image
 
     def need_images(self, kind: str) -> None:
         if not self.is_image:
@@ -77,20 +74,19 @@ class RunFigures:
     def loss(self, log_scale: bool = True) -> Figure:
         from aekit.viz.curves import loss_curves
 
-        return loss_curves(read_metrics(self.run_dir), log_scale=log_scale)
+        return loss_curves(self.run.metrics(), log_scale=log_scale)
 
     def recon(self, n: int = 10) -> Figure:
         from aekit.data import corrupt, spread_indices
-        from aekit.evaluation.evaluate import reconstruct_unit
         from aekit.viz.grids import recon_grid
 
-        d = self.info["config"]["data"]
+        d = self.run.data_config
         x = self.images[spread_indices(len(self.images), n)]
         if d.get("noise", "none") != "none" and d.get("noise_level", 0) > 0:
-            g = torch.Generator().manual_seed(self.info["config"]["train"].get("seed", 0))
+            g = torch.Generator().manual_seed(self.run.seed)
             noisy = corrupt(x, d["noise"], d["noise_level"], g)
-            return recon_grid(x, reconstruct_unit(self.model, noisy), noisy, title="validation")
-        return recon_grid(x, reconstruct_unit(self.model, x), title="validation")
+            return recon_grid(x, self.run.reconstruct(noisy), noisy, title="validation")
+        return recon_grid(x, self.run.reconstruct(x), title="validation")
 
     def latent(self, method: str = "auto", max_points: int = 5000) -> Figure:
         from aekit.viz.latent import latent_scatter
@@ -141,8 +137,8 @@ class RunFigures:
     def samples(self, n: int = 64, seed: int = 0) -> Figure:
         from aekit.viz.grids import mosaic
 
-        x = sample_unit(self.model, n, seed, self.run_dir)
-        own = "prior" if _own_prior(self.model) else "Gaussian fitted to the training codes"
+        x = self.run.sample(n, seed)
+        own = "prior" if has_own_prior(self.model) else "Gaussian fitted to the training codes"
         return mosaic(x, title=f"{n} samples ({own}), seed {seed}")
 
     def decode(self, z: list[float]) -> Figure:
@@ -158,17 +154,17 @@ class RunFigures:
     def animation(self, ms_per_frame: int = 600) -> Path:
         from aekit.viz.animation import recon_animation
 
-        frames = sorted((self.run_dir / "plots").glob("recon_epoch_*.png"))
+        frames = sorted((self.run_dir / PLOTS).glob("recon_epoch_*.png"))
         if not frames:
             raise AekitError(
                 "no plots/recon_epoch_*.png to animate; train with --set train.recon_every=1"
             )
-        return recon_animation(frames, self.run_dir / "plots" / "recon.gif", ms_per_frame)
+        return recon_animation(frames, self.run_dir / PLOTS / "recon.gif", ms_per_frame)
 
     # -- writing ------------------------------------------------------------------------------
     def write(self, kind: str, **options: Any) -> list[Path]:
         """Write one figure kind to plots/; returns the files written."""
-        plots = self.run_dir / "plots"
+        plots = self.run_dir / PLOTS
         plots.mkdir(exist_ok=True)
         name, opts = parse_kind(kind)
         opts.update(options)
@@ -217,7 +213,7 @@ def parse_kind(kind: str) -> tuple[str, dict[str, Any]]:
     return name, {}
 
 
-def write_figure(run_dir: str | Path, kind: str, model=None, **options: Any) -> list[Path]:
+def write_figure(run_dir: Run | str | Path, kind: str, model=None, **options: Any) -> list[Path]:
     """Write figure ``kind`` of a run folder to run_dir/plots/ and return the files written.
 
     Kinds: loss, recon, animation (GIF), latent (latent:tsne), manifold, traversal,
@@ -229,12 +225,6 @@ def write_figure(run_dir: str | Path, kind: str, model=None, **options: Any) -> 
 def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
     return path
-
-
-def _own_prior(model) -> bool:
-    from aekit.evaluation.runs import has_own_prior
-
-    return has_own_prior(model)
 
 
 def _pairs(labels: torch.Tensor | None, n: int, pairs: int) -> tuple[list[int], list[int]]:

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
-from aekit.evaluation.runs import evaluate_run, fit_prior, has_own_prior
+from aekit.evaluation.evaluate import has_own_prior
 from aekit.report.card import write_model_card
 from aekit.report.html import write_report
+from aekit.run import Run
 
 log = logging.getLogger(__name__)
 
 
-def finish_run(run_dir: str | Path, model, after: list[str] = ()) -> dict[str, float]:
+def finish_run(run: Run, after: list[str] = ()) -> dict[str, float]:
     """Fit the code prior (plain AEs), evaluate, write every figure, report.html, README.md.
 
     Returns the seconds each part took (kept in the log, not in config.json).
     """
-    run_dir = Path(run_dir)
-    model = model.eval()
-    model.run_dir = run_dir
+    run_dir = run.path
     t: dict[str, float] = {}
     ev = None
 
@@ -34,10 +32,10 @@ def finish_run(run_dir: str | Path, model, after: list[str] = ()) -> dict[str, f
         finally:
             t[name] = round(time.perf_counter() - start, 2)
 
-    if not has_own_prior(model):
-        step("prior", lambda: fit_prior(run_dir, model))
-    ev = step("evaluation", lambda: evaluate_run(run_dir, model=model))
-    step("report", lambda: write_report(run_dir, model, ev, extra_kinds=list(after)))
-    step("model card", lambda: write_model_card(run_dir, ev))
+    if not has_own_prior(run.model):
+        step("prior", run.fit_prior)
+    ev = step("evaluation", run.evaluate)
+    step("report", lambda: write_report(run, evaluation=ev, extra_kinds=list(after)))
+    step("model card", lambda: write_model_card(run, ev))
     log.debug("end-of-run extras (s): %s", t)
     return t

@@ -13,11 +13,10 @@ from typing import Any
 from aekit.errors import AekitError
 from aekit.evaluation.evaluate import metrics_table
 from aekit.report.figures import KINDS, RunFigures
-from aekit.training.run_dir import atomic_write_text, read_metrics, read_run_config
+from aekit.run import MODEL_SUMMARY, PLOTS, REPORT, Run, as_run, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-REPORT = "report.html"
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-top:.6em}
@@ -68,7 +67,7 @@ def training_log_rows(records: list[dict]) -> list[list[str]]:
 
 
 def write_report(
-    run_dir: str | Path,
+    run: Run | str | Path,
     model=None,
     evaluation: dict[str, Any] | None = None,
     extra_kinds: list[str] = (),
@@ -76,21 +75,14 @@ def write_report(
 ) -> Path:
     """Write every figure kind to plots/ and run_dir/report.html embedding them; returns its path.
 
-    ``evaluation``: an :func:`aekit.evaluation.runs.evaluate_run` result (default: eval.json,
-    computed when missing). Kinds that do not apply to the run are listed with the reason.
+    ``evaluation``: a :meth:`aekit.Run.evaluate` result (default: eval.json, computed when
+    missing). Kinds that do not apply to the run are listed with the reason.
     """
-    from aekit.evaluation.runs import EVAL, evaluate_run
-
-    run_dir = Path(run_dir)
-    info = read_run_config(run_dir)
-    figs = RunFigures(run_dir, model)
+    run = as_run(run, model)
+    run_dir, info = run.path, run.info
+    figs = RunFigures(run)
     if evaluation is None:
-        ev_path = run_dir / EVAL
-        evaluation = (
-            json.loads(ev_path.read_text())
-            if ev_path.is_file()
-            else evaluate_run(run_dir, model=figs.model)
-        )
+        evaluation = run.evaluation() or run.evaluate()
     files: list[Path] = []
     notes: list[str] = []
     for kind in [*kinds, *[k for k in extra_kinds if k not in kinds]]:
@@ -98,7 +90,7 @@ def write_report(
             files += figs.write(kind)
         except AekitError as e:
             notes.append(f"{kind}: {e}")
-    files += sorted(p for p in (run_dir / "plots").glob("recon_epoch_*.png") if p not in files)[-1:]
+    files += sorted(p for p in (run_dir / PLOTS).glob("recon_epoch_*.png") if p not in files)[-1:]
 
     r = info.get("result", {})
     d = info["data"]
@@ -115,7 +107,7 @@ def write_report(
         ["training time", f"{r.get('train_seconds')} s on {info.get('device')}"],
         ["created", info.get("created", "")],
     ]
-    summary = run_dir / "model_summary.txt"
+    summary = run_dir / MODEL_SUMMARY
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -129,7 +121,7 @@ def write_report(
         *[_embed(p) for p in files],
         *[f"<p class='note'>{html.escape(n)}</p>" for n in notes],
         "<h2>Training log</h2>",
-        _table(training_log_rows(read_metrics(run_dir))),
+        _table(training_log_rows(run.metrics())),
         "<h2>Model summary</h2><pre>"
         + html.escape(summary.read_text() if summary.is_file() else "", quote=False)
         + "</pre>",

@@ -1,7 +1,6 @@
-"""The run folder: config.json + model.safetensors + metrics.jsonl (+ checkpoint/, plots/).
-
-Loading never unpickles: weights are safetensors, configs JSON, optimiser state is read with
-``torch.load(weights_only=True)``.
+"""Writing a new run folder: config.json + model.safetensors + metrics.jsonl (+ checkpoint/,
+plots/). Reading one is :class:`aekit.Run` (``aekit/run.py``), which never unpickles: weights
+are safetensors, configs JSON, optimiser state is read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -12,20 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from aekit._registry import create_model
-from aekit.errors import AekitError
-
-CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
-METRICS = "metrics.jsonl"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+# the file names and the read side live with aekit.Run; importable from here as before
+from aekit.run import (  # noqa: F401
+    CONFIG,
+    METRICS,
+    WEIGHTS,
+    atomic_write_text,
+    load_model,
+    read_metrics,
+    read_run_config,
+)
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -38,44 +35,6 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 def write_run_config(run_dir: Path, info: dict[str, Any]) -> None:
     atomic_write_text(run_dir / CONFIG, json.dumps(info, indent=2, default=str))
-
-
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    p = Path(run_dir)
-    if not (p / CONFIG).is_file():
-        raise AekitError(
-            f"{str(p)!r} is not a run folder (no {CONFIG}); pass a folder made by `aekit train`"
-        )
-    try:
-        return json.loads((p / CONFIG).read_text())
-    except json.JSONDecodeError as e:
-        raise AekitError(f"{str(p / CONFIG)!r} is corrupt ({e})") from None
-
-
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu"):
-    """Rebuild the model from config.json and load model.safetensors; eval mode."""
-    p = Path(run_dir)
-    info = read_run_config(p)
-    m = dict(info["model"])
-    name = m.pop("name")
-    model = create_model(name, tuple(info["input_shape"]), info["pixel_range"], **m)
-    if not (p / WEIGHTS).is_file():
-        raise AekitError(f"{str(p)!r} has no {WEIGHTS} (training did not finish?)")
-    try:
-        state = load_file(str(p / WEIGHTS))
-    except Exception as e:  # safetensors raises its own error types
-        raise AekitError(f"cannot read {str(p / WEIGHTS)!r} ({e})") from None
-    model.load_state_dict(state)
-    model.run_info = info
-    model.run_dir = p
-    return model.to(device).eval()
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    p = Path(run_dir) / METRICS
-    if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
 def new_run_dir(out_dir: str | Path, name: str) -> Path:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import torch
 
 from aekit.data import from_range
+from aekit.run import read_metrics
 from aekit.viz.curves import loss_curves
 from aekit.viz.grids import recon_grid
 
@@ -24,7 +23,7 @@ class RunPlots:
 
     def on_train_end(self, state) -> None:
         self.write_recon(state)
-        fig = loss_curves(_records(state))
+        fig = loss_curves(read_metrics(state.run_dir))
         fig.savefig(state.run_dir / "plots" / "loss.png", dpi=100)
 
     def write_recon(self, state) -> None:
@@ -42,9 +41,3 @@ class RunPlots:
             from_range(clean, pr), from_range(recon, pr), noisy, title=f"epoch {state.epoch}"
         )
         fig.savefig(state.run_dir / "plots" / f"recon_epoch_{state.epoch:03d}.png", dpi=100)
-
-
-def _records(state) -> list[dict]:
-    """Every line of the run's metrics.jsonl (per-step and per-epoch)."""
-    text = (state.run_dir / "metrics.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]

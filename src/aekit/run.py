@@ -1,0 +1,348 @@
+"""A run folder, and the one object that reads it: ``Run.load(dir)``.
+
+```
+runs/<name>/
+  config.json          the resolved config, the model's config, the data split, "result"
+  model.safetensors    weights only: loading never unpickles anything
+  metrics.jsonl        one JSON object per logged step and one per epoch ("epoch_end")
+  eval.json            metrics on the test split beside the PCA baseline (`aekit eval`)
+  prior.json           plain autoencoders: a density fitted to the training codes
+  checkpoint/          optimizer, scheduler, RNG and epoch state, for exact resume
+  plots/  report.html  README.md (the model card)  summary.txt  model_summary.txt
+```
+
+Training writes a new folder (:mod:`aekit.training.run_dir`); everything that reads one, and
+every command that uses a trained model, goes through :class:`Run`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from aekit._registry import create_model
+from aekit.config import Config
+from aekit.data import Dataset, chunks, has_test_split, load_dataset
+from aekit.errors import AekitError, DataError
+from aekit.evaluation.evaluate import (
+    decode_unit,
+    encode_unit,
+    evaluate,
+    has_own_prior,
+    reconstruct_unit,
+    sample_unit,
+    unit_images,
+    unit_rows,
+)
+from aekit.evaluation.prior import CodePrior
+
+log = logging.getLogger(__name__)
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+METRICS = "metrics.jsonl"
+EVAL = "eval.json"
+PRIOR = "prior.json"
+CHECKPOINT = "checkpoint"
+PLOTS = "plots"
+REPORT = "report.html"
+CARD = "README.md"
+SUMMARY = "summary.txt"
+MODEL_SUMMARY = "model_summary.txt"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's config.json; AekitError for a folder that is not a run."""
+    p = Path(run_dir)
+    if not (p / CONFIG).is_file():
+        raise AekitError(
+            f"{str(p)!r} is not a run folder (no {CONFIG}); pass a folder made by `aekit train`"
+        )
+    try:
+        info = json.loads((p / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AekitError(f"{str(p / CONFIG)!r} is corrupt ({e})") from None
+    if not isinstance(info, dict):
+        raise AekitError(f"{str(p / CONFIG)!r} is not a run config (a JSON object)")
+    return info
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """Every record of a run's metrics.jsonl, in order (per-step and per-epoch); [] if none."""
+    p = Path(run_dir) / METRICS
+    if not p.is_file():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def _build_model(run_dir: Path, info: dict[str, Any], device: str | torch.device):
+    """Rebuild the model from config.json and load model.safetensors: eval mode, and its
+    parameters do not track gradients (``model.encode(x).numpy()`` works; train a copy with
+    ``requires_grad_(True)``)."""
+    try:
+        m = dict(info["model"])
+        name = m.pop("name")
+        model = create_model(name, tuple(info["input_shape"]), info["pixel_range"], **m)
+    except (KeyError, TypeError) as e:
+        raise AekitError(f"{str(run_dir / CONFIG)!r} does not describe a model ({e})") from None
+    if not (run_dir / WEIGHTS).is_file():
+        raise AekitError(f"{str(run_dir)!r} has no {WEIGHTS} (training did not finish?)")
+    try:
+        state = load_file(str(run_dir / WEIGHTS))
+    except Exception as e:  # safetensors raises its own error types
+        raise AekitError(f"cannot read {str(run_dir / WEIGHTS)!r} ({e})") from None
+    model.load_state_dict(state)
+    return model.requires_grad_(False).to(device).eval()
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu"):
+    """The trained model of a run folder (eval mode, no gradients): ``Run.load(dir).model``."""
+    return Run.load(run_dir, device).model
+
+
+class Run:
+    """A run folder: what it was trained with (``info``, ``config``), the trained ``model``,
+    its data, its training log (``metrics()``) and results (``result``, ``evaluation()``).
+
+    ``encode``/``decode``/``reconstruct``/``sample`` work in [0, 1] pixel units whatever the
+    model's pixel range, batched, without gradients, leaving the model's train/eval mode as
+    it was. ``aekit.train`` returns a Run; ``Run.load(dir)`` reads one.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        info: dict[str, Any],
+        model: torch.nn.Module | None = None,
+        *,
+        config: Config | None = None,
+        history: list[dict] | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        self.path = Path(path)
+        self.info = info  # config.json as a dict
+        self.device = device
+        self._model = model
+        self._config = config
+        self._history = history
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", model=None) -> Run:
+        """Read a run folder's config.json (AekitError for a folder that is not a run); the
+        model is loaded on first use of ``.model`` (or is ``model``, already loaded)."""
+        return cls(path, read_run_config(path), model, device=device)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- what the run is ---------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return self.path
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            self._model = _build_model(self.path, self.info, self.device)
+        return self._model
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = Config.from_dict(self.info["config"])
+        return self._config
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """Final losses, steps and seconds, and the end-of-run comparisons with PCA."""
+        return self.info.get("result", {})
+
+    @property
+    def history(self) -> list[dict]:
+        """One record per epoch."""
+        if self._history is None:
+            self._history = [r for r in self.metrics() if r.get("epoch_end")]
+        return self._history
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        return self.info["config"]["data"]
+
+    @property
+    def seed(self) -> int:
+        return self.info["config"]["train"].get("seed", 0)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.info["input_shape"]) == 3
+
+    def metrics(self) -> list[dict]:
+        """The training log: every record of metrics.jsonl (per-step and per-epoch)."""
+        return read_metrics(self.path)
+
+    def evaluation(self) -> dict[str, Any] | None:
+        """The stored eval.json, or None when the run has not been evaluated."""
+        p = self.path / EVAL
+        if not p.is_file():
+            return None
+        try:
+            ev = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise AekitError(f"{str(p)!r} is corrupt ({e}); run `aekit eval {self.path}`") from None
+        if not isinstance(ev, dict) or not isinstance(ev.get("model"), dict):
+            raise AekitError(f"{str(p)!r} is not an evaluation; run `aekit eval {self.path}`")
+        return ev
+
+    # -- data --------------------------------------------------------------------------------
+    def data(
+        self, split: str = "test", data: str | None = None, data_dir: str | None = None
+    ) -> Dataset:
+        """A split of the run's dataset (or of ``data``), loaded exactly as training loaded it.
+
+        "test" falls back to the validation split when the dataset has no official test set,
+        and "val" to the training data when the run held none out.
+        """
+        d, shape = self.data_config, self.info["input_shape"]
+        name = data or d["name"]
+        ddir = data_dir or d.get("data_dir")
+        if split == "test" and not has_test_split(name, ddir):
+            split = "val"
+        if split == "val" and not d.get("val_fraction"):
+            split = "train"
+        kw = dict(
+            val_fraction=d.get("val_fraction", 0.1),
+            split_seed=d.get("split_seed", 0),
+            image_size=d.get("image_size"),
+            grayscale=d.get("grayscale"),
+            limit=d.get("limit") if split != "test" else None,
+        )
+        if data and len(shape) == 3:  # other images: match the model's shape
+            kw["grayscale"] = shape[0] == 1
+            kw["image_size"] = kw["image_size"] or list(shape[1:])
+        ds = load_dataset(name, ddir, split, **kw)
+        if list(ds.sample_shape) != list(shape):
+            raise DataError(
+                f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "
+                f"{shape}; pass data of that shape (for images: --image-size H W)"
+            )
+        return ds
+
+    def unit(self, data: Dataset) -> torch.Tensor:
+        """All samples of ``data`` in [0, 1], binarised as the model was trained."""
+        return unit_images(data, self.data_config.get("binarize", False))
+
+    # -- using the model, in [0, 1] units ---------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes (N, L) of samples ``x`` (N, *input_shape) in [0, 1]."""
+        return encode_unit(self.model, x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Samples (N, *input_shape) in [0, 1] decoded from codes ``z`` (N, L)."""
+        return decode_unit(self.model, z)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstructions in [0, 1] of samples ``x`` in [0, 1]."""
+        return reconstruct_unit(self.model, x)
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n generated samples in [0, 1]: from a VAE's own prior, or decoded from the density
+        fitted to the training codes (prior.json, fitted and stored on first use)."""
+        prior = None if has_own_prior(self.model) else self.prior()
+        return sample_unit(self.model, n, seed, prior)
+
+    # -- what a run adds to its folder --------------------------------------------------------
+    @torch.no_grad()
+    def fit_prior(self, kind: str = "gaussian", n_components: int = 10) -> CodePrior:
+        """Fit a density to the codes of the run's training data; stored as prior.json."""
+        train = self.data("train")
+        rows = unit_rows(train, self.data_config.get("binarize", False))
+        codes = torch.cat([encode_unit(self.model, rows(s)) for s in chunks(len(train))])
+        prior = CodePrior.fit(codes, kind, n_components, seed=self.seed)
+        atomic_write_text(self.path / PRIOR, json.dumps(prior.to_dict()))
+        return prior
+
+    def prior(self) -> CodePrior:
+        """The run's stored prior; fitted (a Gaussian) and stored on first use."""
+        p = self.path / PRIOR
+        return CodePrior.load(p) if p.is_file() else self.fit_prior()
+
+    def evaluate(
+        self,
+        split: str = "test",
+        data: str | None = None,
+        data_dir: str | None = None,
+        nll_samples: int = 0,
+        write: bool = True,
+    ) -> dict[str, Any]:
+        """Evaluate on the test split (or ``split`` of ``data``) beside PCA fitted on the run's
+        own training data; ``write``: store it as eval.json. Returns the result."""
+        d = self.data_config
+        test = self.data(split, data, data_dir)
+        res = evaluate(
+            self.model,
+            test,
+            self.data("train"),
+            binarize=d.get("binarize", False),
+            noise=d.get("noise", "none"),
+            noise_level=d.get("noise_level", 0.0),
+            nll_samples=nll_samples,
+            seed=self.seed,
+        )
+        if write:
+            atomic_write_text(self.path / EVAL, json.dumps(res, indent=2))
+        return res
+
+
+def as_run(run: Run | str | Path, model=None) -> Run:
+    """``run`` as a :class:`Run` (a run folder is read); ``model``: its model, already loaded."""
+    if isinstance(run, Run):
+        return run if model is None or model is run._model else Run(run.path, run.info, model)
+    return Run.load(run, model=model)
+
+
+def evaluate_run(
+    run_dir: Run | str | Path,
+    data: str | None = None,
+    data_dir: str | None = None,
+    split: str = "test",
+    nll_samples: int = 0,
+    model=None,
+    write: bool = True,
+) -> dict[str, Any]:
+    """``aekit.evaluate``: :meth:`Run.evaluate` of a run folder (writes eval.json)."""
+    return as_run(run_dir, model).evaluate(split, data, data_dir, nll_samples, write)
+
+
+__all__ = [
+    "CARD",
+    "CHECKPOINT",
+    "CONFIG",
+    "EVAL",
+    "METRICS",
+    "MODEL_SUMMARY",
+    "PLOTS",
+    "PRIOR",
+    "REPORT",
+    "SUMMARY",
+    "WEIGHTS",
+    "Run",
+    "as_run",
+    "atomic_write_text",
+    "evaluate_run",
+    "load_model",
+    "read_metrics",
+    "read_run_config",
+]

@@ -1,0 +1,111 @@
+"""aekit.Run: the one object that reads a run folder (config, model, data, metrics, results)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _tiny_runs import tiny_run
+
+import aekit
+from aekit import run as run_files
+from aekit.errors import AekitError
+
+
+def test_run_load_reads_the_folder_aekit_train_wrote():
+    d = tiny_run("mlp")
+    run = aekit.Run.load(d)
+    info = json.loads((d / "config.json").read_text())
+    assert run.path == d and run.info == info
+    assert isinstance(run.config, aekit.Config) and run.config.model["latent_dim"] == 2
+    assert run.result["val_loss"] == info["result"]["val_loss"]
+    epochs = [r for r in run.metrics() if r.get("epoch_end")]
+    assert len(epochs) == 2 and run.history == epochs
+    assert run.evaluation() == json.loads((d / "eval.json").read_text())
+
+
+def test_every_file_a_run_writes_has_its_name_in_one_place():
+    d = tiny_run("mlp")  # a plain autoencoder: prior.json too
+    for name in (
+        run_files.CONFIG,
+        run_files.WEIGHTS,
+        run_files.METRICS,
+        run_files.EVAL,
+        run_files.PRIOR,
+        run_files.REPORT,
+        run_files.CARD,
+        run_files.SUMMARY,
+        run_files.MODEL_SUMMARY,
+    ):
+        assert (d / name).is_file(), name
+    assert (d / run_files.PLOTS).is_dir()
+
+
+def test_aekit_train_returns_the_same_run_class_load_gives(tmp_path):
+    run = aekit.train(
+        data={"name": "digits", "limit": 200},
+        model={"name": "linear", "latent_dim": 3},
+        train={"epochs": 1},
+        run={"out_dir": str(tmp_path), "name": "lin"},
+        report=False,
+    )
+    assert type(run) is aekit.Run
+    again = aekit.Run.load(run.path)
+    assert again.result == run.result and again.history == run.history
+    x = torch.rand(5, 1, 8, 8)
+    torch.testing.assert_close(again.encode(x), run.encode(x))
+
+
+def test_loaded_models_carry_no_run_attributes_and_encode_to_plain_tensors():
+    model = aekit.load(tiny_run("conv"))
+    assert not hasattr(model, "run_info") and not hasattr(model, "run_dir")
+    x = torch.rand(3, 1, 8, 8)
+    z = model.encode(x)
+    assert not z.requires_grad
+    assert z.numpy().shape == (3, 4)  # raised "Can't call numpy() on a tensor that requires grad"
+    x.requires_grad_(True)  # gradients with respect to the input still flow when asked for
+    model.decode(model.encode(x)).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_run_encode_decode_sample_work_in_unit_pixels_and_keep_the_models_mode():
+    run = aekit.Run.load(tiny_run("denoise"))  # pixels in [-1, 1]
+    x = run.unit(run.data("val"))[:6]
+    run.model.train()
+    z = run.encode(x)
+    rec = run.decode(z)
+    assert run.model.training  # restored, not left in eval mode
+    assert z.shape == (6, 8) and rec.shape == x.shape
+    assert rec.min() >= 0 and rec.max() <= 1  # [0, 1] units, not the model's [-1, 1]
+    torch.testing.assert_close(run.reconstruct(x), rec)
+    run.model.eval()
+    s = run.sample(4, seed=1)
+    assert s.shape == (4, 1, 8, 8) and torch.equal(s, run.sample(4, seed=1))
+
+
+def test_run_data_is_the_split_training_used():
+    run = aekit.Run.load(tiny_run("mlp"))
+    val = run.data("test")  # digits have no test split: the validation split
+    assert val.split == "val" and len(val) == run.info["data"]["n_val"]
+    assert len(run.data("train")) == run.info["data"]["n_train"]
+
+
+def test_a_folder_that_is_not_a_run_is_named_in_one_line(tmp_path):
+    with pytest.raises(AekitError, match="not a run folder.*config.json"):
+        aekit.Run.load(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(AekitError, match="not a run config"):
+        aekit.Run.load(tmp_path)
+    (tmp_path / "config.json").write_text('{"model": {"name": "mlp"}}')
+    with pytest.raises(AekitError, match="does not describe a model"):
+        _ = aekit.Run.load(tmp_path).model
+
+
+def test_the_old_read_functions_are_still_importable():
+    from aekit.training.run_dir import load_model, read_metrics, read_run_config
+
+    d = tiny_run("mlp")
+    assert read_run_config(d) == aekit.Run.load(d).info
+    assert read_metrics(d) == aekit.Run.load(d).metrics()
+    assert load_model(d).latent_dim == 2
