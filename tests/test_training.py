@@ -198,7 +198,8 @@ def test_bf16_autocast_trains_close_to_float32_and_keeps_float32_weights(runs):
 
 
 @pytest.mark.parametrize(
-    "precision, match", [("fp8", "unknown precision"), ("fp16", "needs a CUDA device")]
+    "precision, match",
+    [("fp8", "train.precision must be one of fp32, bf16, fp16"), ("fp16", "needs a CUDA device")],
 )
 def test_bad_precision_is_an_error_before_anything_is_written(runs, precision, match):
     with pytest.raises(aekit.ConfigError, match=match):

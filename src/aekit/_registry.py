@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aekit.config import apply_overrides
+from aekit.config import Checked, apply_overrides
 from aekit.errors import ConfigError
 
 
@@ -27,6 +28,8 @@ def register_model(name: str, config: type, description: str) -> Callable[[type]
     """Class decorator: make a model family available to ``create_model(name)``."""
 
     def wrap(cls: type) -> type:
+        if not (isinstance(config, type) and issubclass(config, Checked)):
+            raise TypeError(f"model {name!r}: its config must be a dataclass subclassing Checked")
         if name in _MODELS:
             raise RuntimeError(f"model {name!r} registered twice")
         _MODELS[name] = ModelEntry(name, cls, config, description)
@@ -55,7 +58,7 @@ def model_entry(name: str) -> ModelEntry:
 def model_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """The model's config dataclass with ``overrides`` applied (unknown keys are errors)."""
     entry = model_entry(name)
-    return apply_overrides(entry.config_cls(), overrides or {}, section=f"model ({name})")
+    return apply_overrides(entry.config_cls(), overrides or {}, "model", f"model {name!r}")
 
 
 def create_model(
@@ -67,7 +70,16 @@ def create_model(
     """
     entry = model_entry(name)
     cfg = model_config(name, overrides)
-    return entry.cls(cfg, tuple(int(s) for s in input_shape), pixel_range)
+    cfg.check()
+    try:
+        shape = tuple(operator.index(s) for s in input_shape)  # ints, numpy ints, torch.Size
+    except TypeError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ConfigError(
+            f"input_shape must be (C, H, W) or (D,) with every size >= 1; got {input_shape}"
+        )
+    return entry.cls(cfg, shape, pixel_range)
 
 
 def model_config_dict(model) -> dict[str, Any]:

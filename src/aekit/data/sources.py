@@ -134,6 +134,11 @@ def stratified_split(
     if val_fraction == 0:
         return rng.permutation(n), np.array([], dtype=np.int64)
     n_val = max(1, int(round(n * val_fraction)))
+    if n_val >= n:
+        raise DataError(
+            f"data.val_fraction={val_fraction:g} holds out all {n} samples for validation, "
+            "leaving none to train on; try --set data.val_fraction=0.1"
+        )
     if data.labels is None:
         perm = rng.permutation(n)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
@@ -141,7 +146,7 @@ def stratified_split(
 
     labels = data.labels.numpy()
     _, counts = np.unique(labels, return_counts=True)
-    strat = labels if counts.min() >= 2 and n_val >= len(counts) else None
+    strat = labels if counts.min() >= 2 and min(n_val, n - n_val) >= len(counts) else None
     tr, va = train_test_split(np.arange(n), test_size=n_val, random_state=seed, stratify=strat)
     return np.sort(tr), np.sort(va)
 

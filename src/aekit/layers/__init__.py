@@ -1,6 +1,8 @@
 """Reusable building blocks shared by the model families (imports only torch)."""
 
 from aekit.layers.blocks import (
+    Activation,
+    OutputActivation,
     activation,
     inverse_output_activation,
     mlp_stack,
@@ -8,6 +10,8 @@ from aekit.layers.blocks import (
 )
 
 __all__ = [
+    "Activation",
+    "OutputActivation",
     "activation",
     "inverse_output_activation",
     "mlp_stack",

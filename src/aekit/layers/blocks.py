@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -30,6 +32,14 @@ _ACTIVATIONS = {
     "identity": nn.Identity,
     "none": nn.Identity,
 }
+
+
+#: an activation by name (the keys of _ACTIVATIONS); "none" and "identity" leave values as they are
+Activation = Literal[
+    "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "identity", "none"
+]
+#: the decoder's last activation: "auto" is sigmoid for [0, 1] data, tanh for [-1, 1]
+OutputActivation = Literal["auto", Activation]
 
 
 def activation(name: str) -> nn.Module:

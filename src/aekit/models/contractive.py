@@ -4,31 +4,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
 
 from aekit._registry import register_model
+from aekit.config import NonNegFloat, PosInt
 from aekit.errors import ConfigError
+from aekit.layers import Activation
 from aekit.losses import jacobian_frobenius_autograd, jacobian_frobenius_sigmoid
 from aekit.models.base import AEOutput
-from aekit.models.mlp import MLPAutoencoder
+from aekit.models.mlp import MLPAutoencoder, MLPConfig, OutputBias
 
-JACOBIANS = ("auto", "sigmoid", "autograd")
+#: model.jacobian: how ||dz/dx||_F is computed; auto: the closed form where it applies
+Jacobian = Literal["auto", "sigmoid", "autograd"]
 
 
 @dataclass
-class ContractiveConfig:
-    hidden: list[int] = field(default_factory=list)  # encoder widths ([]: one layer, as Rifai)
-    latent_dim: int = 256  # code size
-    activation: str = "sigmoid"  # between hidden layers
-    latent_activation: str = "sigmoid"  # on the code
-    output_activation: str = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]; or none
-    decoder_hidden: list[int] | None = None  # decoder widths; None mirrors `hidden`
+class ContractiveConfig(MLPConfig):
+    hidden: list[PosInt] = field(default_factory=list)  # encoder widths ([]: one layer, as Rifai)
+    latent_dim: PosInt = 256  # code size
+    activation: Activation = "sigmoid"  # between hidden layers
+    latent_activation: Activation = "sigmoid"  # on the code
     batchnorm: bool = False  # BatchNorm1d after each hidden Linear (not with jacobian=autograd)
-    dropout: float = 0.0  # dropout after each hidden activation
-    weight: float = 0.1  # lambda: weight of ||dz/dx||_F^2 per image
-    jacobian: str = "auto"  # sigmoid: closed form (one sigmoid layer); autograd: any encoder; auto
+    output_bias: OutputBias = "torch"  # torch: as drawn, as in Rifai et al.
+    weight: NonNegFloat = 0.1  # lambda: weight of ||dz/dx||_F^2 per image
+    jacobian: Jacobian = "auto"  # sigmoid: closed form (1 sigmoid layer); autograd: any encoder
+
+    def check(self) -> None:
+        one_sigmoid_layer = not self.hidden and self.latent_activation == "sigmoid"
+        if self.jacobian == "sigmoid" and not one_sigmoid_layer:
+            raise ConfigError(
+                "the closed-form Jacobian needs one sigmoid encoder layer (model.hidden=[] and "
+                "model.latent_activation=sigmoid); use --set model.jacobian=autograd"
+            )
 
 
 @register_model(
@@ -40,16 +50,7 @@ class ContractiveAutoencoder(MLPAutoencoder):
 
     def __init__(self, config: ContractiveConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
-        if config.jacobian not in JACOBIANS:
-            raise ConfigError(
-                f"unknown model.jacobian {config.jacobian!r}; choose one of: {', '.join(JACOBIANS)}"
-            )
         one_sigmoid_layer = not config.hidden and config.latent_activation == "sigmoid"
-        if config.jacobian == "sigmoid" and not one_sigmoid_layer:
-            raise ConfigError(
-                "the closed-form Jacobian needs one sigmoid encoder layer (model.hidden=[] and "
-                "model.latent_activation=sigmoid); use --set model.jacobian=autograd"
-            )
         self.closed_form = config.jacobian == "sigmoid" or (
             config.jacobian == "auto" and one_sigmoid_layer
         )

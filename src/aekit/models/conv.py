@@ -12,23 +12,23 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from aekit._registry import register_model
+from aekit.config import Checked, PosInt
 from aekit.errors import ConfigError
-from aekit.layers import activation, output_activation
+from aekit.layers import Activation, OutputActivation, activation, output_activation
 from aekit.models.base import Autoencoder, Flatten, Unflatten
-from aekit.models.mlp import check_latent
 
 
 @dataclass
-class ConvConfig:
-    channels: list[int] = field(
+class ConvConfig(Checked):
+    channels: list[PosInt] = field(
         default_factory=lambda: [32, 64]
     )  # conv channels per block; each halves H and W
-    kernel_size: int = 3  # encoder kernel (odd)
+    kernel_size: PosInt = 3  # encoder kernel (odd)
     pool: bool = False  # downsample with MaxPool2d(2) after a stride-1 conv instead of stride 2
     batchnorm: bool = True  # BatchNorm2d after every conv / transposed conv but the last
-    activation: str = "relu"  # between layers
-    latent_dim: int = 16  # size of the linear bottleneck
-    output_activation: str = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]
+    activation: Activation = "relu"  # between layers
+    latent_dim: PosInt = 16  # size of the linear bottleneck
+    output_activation: OutputActivation = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]
 
 
 def _up_layer(c_in: int, c_out: int, size_in: int, size_out: int) -> nn.ConvTranspose2d:
@@ -48,7 +48,6 @@ def _up_layer(c_in: int, c_out: int, size_in: int, size_out: int) -> nn.ConvTran
 class ConvAutoencoder(Autoencoder):
     def __init__(self, config: ConvConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
-        check_latent(config.latent_dim)
         if len(self.input_shape) != 3:
             raise ConfigError(
                 f"the conv model needs images (C, H, W); this data has shape {self.input_shape} "

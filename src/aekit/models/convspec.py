@@ -25,14 +25,14 @@ import torch
 from torch import nn
 
 from aekit._registry import register_model
+from aekit.config import Checked, PosInt
 from aekit.errors import ConfigError
 from aekit.layers import activation, output_activation
 from aekit.models.base import Autoencoder, Flatten, Unflatten
-from aekit.models.mlp import check_latent
 
 
 @dataclass
-class ConvSpecConfig:
+class ConvSpecConfig(Checked):
     encoder: list[list[Any]] = field(
         default_factory=lambda: [
             ["conv", 16, 3, 2, 1],
@@ -52,7 +52,7 @@ class ConvSpecConfig:
             ["output"],
         ]
     )  # decoder layers: code -> exactly the input shape; out_ch "input" = image channels
-    latent_dim: int = 16  # the size "latent" stands for in the layer lists
+    latent_dim: PosInt = 16  # the size "latent" stands for in the layer lists
 
 
 def _build(
@@ -125,7 +125,6 @@ def _build(
 class ConvSpecAutoencoder(Autoencoder):
     def __init__(self, config: ConvSpecConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
-        check_latent(config.latent_dim)
         if len(self.input_shape) != 3:
             raise ConfigError(
                 f"convspec needs images (C, H, W); this data has shape {self.input_shape}"

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from torch import nn
 
 from aekit._registry import register_model
+from aekit.config import Checked, PosInt
 from aekit.models.base import Autoencoder, Flatten, Unflatten
-from aekit.models.mlp import check_latent
 
 
 @dataclass
-class LinearConfig:
-    latent_dim: int = 16  # code size = number of principal components it competes with
+class LinearConfig(Checked):
+    latent_dim: PosInt = 16  # code size = number of principal components it competes with
     bias: bool = True  # biases let it learn the data mean, as PCA centres the data
 
 
@@ -22,7 +22,6 @@ class LinearConfig:
 class LinearAutoencoder(Autoencoder):
     def __init__(self, config: LinearConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
-        check_latent(config.latent_dim)
         self.encoder = nn.Sequential(
             Flatten(), nn.Linear(self.input_dim, config.latent_dim, bias=config.bias)
         )

@@ -4,33 +4,42 @@ penalty with target activation rho and weight beta (Ng, CS294A notes, 2011)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import torch
 
 from aekit._registry import register_model
+from aekit.config import NonNegFloat, PosInt, Range
 from aekit.errors import ConfigError
+from aekit.layers import Activation
 from aekit.losses import l1_penalty, sparsity_kl
 from aekit.models.base import AEOutput
-from aekit.models.mlp import MLPAutoencoder
+from aekit.models.mlp import MLPAutoencoder, MLPConfig, OutputBias
 
-PENALTIES = ("kl", "l1")
+#: model.penalty
+Penalty = Literal["kl", "l1"]
+Rate = Annotated[float, Range(gt=0, lt=1)]  # a mean activation: 0 < x < 1
 
 
 @dataclass
-class SparseConfig:
-    hidden: list[int] = field(default_factory=list)  # encoder widths ([]: one layer each way)
-    latent_dim: int = 196  # code size (may exceed the input: sparsity regularises it)
-    activation: str = "sigmoid"  # between hidden layers
-    latent_activation: str = "sigmoid"  # on the code; the KL penalty needs sigmoid (rates in (0,1))
-    output_activation: str = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]; or none
-    decoder_hidden: list[int] | None = None  # decoder widths; None mirrors `hidden`
-    batchnorm: bool = False  # BatchNorm1d after each hidden Linear
-    dropout: float = 0.0  # dropout after each hidden activation
-    penalty: str = "kl"  # kl: beta * sum_j KL(rho || mean activation_j); l1: weight * sum_j |z_j|
-    rho: float = 0.05  # kl: target mean activation of each code unit
-    beta: float = 3.0  # kl: weight of the summed KL (nats), per image
-    weight: float = 1e-3  # l1: weight of sum_j |z_j|, per image
-    near_zero: float = 0.05  # reported: a code value below this (in absolute value) counts as off
+class SparseConfig(MLPConfig):
+    hidden: list[PosInt] = field(default_factory=list)  # encoder widths ([]: one layer each way)
+    latent_dim: PosInt = 196  # code size (may exceed the input: sparsity regularises it)
+    activation: Activation = "sigmoid"  # between hidden layers
+    latent_activation: Activation = "sigmoid"  # on the code; KL needs sigmoid (rates in (0, 1))
+    output_bias: OutputBias = "torch"  # torch: as drawn, as in Ng's notes
+    penalty: Penalty = "kl"  # kl: beta * sum_j KL(rho || mean act_j); l1: weight * sum_j |z_j|
+    rho: Rate = 0.05  # kl: target mean activation of each code unit
+    beta: NonNegFloat = 3.0  # kl: weight of the summed KL (nats), per image
+    weight: NonNegFloat = 1e-3  # l1: weight of sum_j |z_j|, per image
+    near_zero: NonNegFloat = 0.05  # reported: a code value below this (in absolute value) is off
+
+    def check(self) -> None:
+        if self.penalty == "kl" and self.latent_activation != "sigmoid":
+            raise ConfigError(
+                "the KL sparsity penalty needs code activations in (0, 1); "
+                "use --set model.latent_activation=sigmoid or --set model.penalty=l1"
+            )
 
 
 @register_model(
@@ -42,17 +51,6 @@ class SparseAutoencoder(MLPAutoencoder):
 
     def __init__(self, config: SparseConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
-        if config.penalty not in PENALTIES:
-            raise ConfigError(
-                f"unknown sparsity penalty {config.penalty!r}; choose one of: {', '.join(PENALTIES)}"
-            )
-        if config.penalty == "kl" and config.latent_activation != "sigmoid":
-            raise ConfigError(
-                "the KL sparsity penalty needs code activations in (0, 1); "
-                "use --set model.latent_activation=sigmoid or --set model.penalty=l1"
-            )
-        if not 0 < config.rho < 1:
-            raise ConfigError(f"model.rho must be in (0, 1); got {config.rho}")
 
     def regularizers(self, out: AEOutput, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config

@@ -15,20 +15,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit._registry import register_model
-from aekit.errors import ConfigError
-from aekit.layers import activation, output_activation
+from aekit.config import Checked, PosInt
+from aekit.layers import Activation, OutputActivation, activation, output_activation
 from aekit.losses import reconstruction_loss
 from aekit.models.base import Autoencoder, Flatten, Unflatten
-from aekit.models.mlp import check_latent
 
 
 @dataclass
-class StackedConfig:
-    hidden: list[int] = field(default_factory=lambda: [500, 250])  # widths below the code, in order
-    latent_dim: int = 30  # code size (the top layer)
-    activation: str = "sigmoid"  # of every hidden layer (and of each layer's reconstruction)
-    latent_activation: str = "none"  # on the code (Hinton & Salakhutdinov: linear code units)
-    output_activation: str = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]
+class StackedConfig(Checked):
+    hidden: list[PosInt] = field(default_factory=lambda: [500, 250])  # widths below the code
+    latent_dim: PosInt = 30  # code size (the top layer)
+    activation: Activation = "sigmoid"  # of every hidden layer (and each layer's reconstruction)
+    latent_activation: Activation = "none"  # on the code (Hinton & Salakhutdinov: linear units)
+    output_activation: OutputActivation = "auto"  # auto: sigmoid for [0,1] data, tanh for [-1,1]
 
 
 @register_model(
@@ -37,9 +36,6 @@ class StackedConfig:
 class StackedAutoencoder(Autoencoder):
     def __init__(self, config: StackedConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
-        check_latent(config.latent_dim)
-        if any(h <= 0 for h in config.hidden):
-            raise ConfigError(f"model.hidden sizes must be positive; got {config.hidden}")
         sizes = [self.input_dim, *config.hidden, config.latent_dim]
         self.n_layers = len(sizes) - 1
         acts = [config.activation] * (self.n_layers - 1) + [config.latent_activation]

@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
 
 from aekit._registry import register_model
+from aekit.config import Checked, NonNegFloat, NonNegInt, PosFloat, PosInt
 from aekit.errors import ConfigError
-from aekit.layers import mlp_stack, output_activation
+from aekit.layers import Activation, OutputActivation, mlp_stack, output_activation
 from aekit.losses import (
     bernoulli_nll,
     gaussian_kl,
@@ -27,9 +29,6 @@ from aekit.losses import (
 )
 from aekit.models.base import AEOutput, Autoencoder, Flatten, Unflatten
 from aekit.models.conv import ConvAutoencoder, ConvConfig
-from aekit.models.mlp import check_latent
-
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 class VariationalMixin(Autoencoder):
@@ -39,19 +38,11 @@ class VariationalMixin(Autoencoder):
     loss_reduction = "sum"
 
     def _setup(self, config, pixel_range: str) -> None:
-        check_latent(config.latent_dim)
-        if config.likelihood not in LIKELIHOODS:
-            raise ConfigError(
-                f"unknown model.likelihood {config.likelihood!r}; choose one of: "
-                f"{', '.join(LIKELIHOODS)}"
-            )
         if config.likelihood == "bernoulli" and pixel_range != "01":
             raise ConfigError(
                 "a Bernoulli likelihood needs pixels in [0, 1]; use --pixel-range 01 or "
                 "--set model.likelihood=gaussian"
             )
-        if config.sigma <= 0 or config.beta < 0 or config.warmup_epochs < 0:
-            raise ConfigError("model.sigma must be > 0, model.beta and warmup_epochs >= 0")
         self.mean_act = (
             nn.Sigmoid()
             if config.likelihood == "bernoulli"
@@ -178,18 +169,30 @@ class VariationalMixin(Autoencoder):
         return res
 
 
+#: model.likelihood: p(x|z)
+Likelihood = Literal["bernoulli", "gaussian"]
+
+
 @dataclass
-class VAEConfig:
-    hidden: list[int] = field(default_factory=lambda: [512, 256])  # encoder widths; decoder mirrors
-    latent_dim: int = 16  # size of z
-    activation: str = "relu"  # between layers
-    likelihood: str = "bernoulli"  # p(x|z): bernoulli (pixels in [0, 1]) or gaussian (fixed sigma)
-    sigma: float = 0.1  # gaussian likelihood: standard deviation, in pixel units
-    output_activation: str = "auto"  # gaussian: activation of the mean (auto: by pixel range)
-    beta: float = 1.0  # weight of the KL term (beta-VAE when > 1)
-    warmup_epochs: int = 0  # KL weight rises linearly from beta/N to beta over N epochs (0: off)
-    nll_samples: int = 100  # end of run: importance samples k for the NLL estimate (0: skip)
-    nll_images: int = 1000  # end of run: validation images the NLL estimate uses
+class VariationalConfig(Checked):
+    """The fields both VAEs share (not a model of its own)."""
+
+    latent_dim: PosInt = 16  # size of z
+    activation: Activation = "relu"  # between layers
+    likelihood: Likelihood = "bernoulli"  # bernoulli (pixels in [0, 1]) or gaussian (fixed sigma)
+    sigma: PosFloat = 0.1  # gaussian likelihood: standard deviation, in pixel units
+    output_activation: OutputActivation = "auto"  # gaussian: of the mean (auto: by pixel range)
+    beta: NonNegFloat = 1.0  # weight of the KL term (beta-VAE when > 1)
+    warmup_epochs: NonNegInt = 0  # KL weight rises linearly from beta/N to beta over N epochs
+    nll_samples: NonNegInt = 100  # end of run: importance samples k for the NLL estimate (0: skip)
+    nll_images: PosInt = 1000  # end of run: validation images the NLL estimate uses
+
+
+@dataclass
+class VAEConfig(VariationalConfig):
+    hidden: list[PosInt] = field(
+        default_factory=lambda: [512, 256]
+    )  # encoder widths; decoder mirrors
 
 
 @register_model(
@@ -214,19 +217,12 @@ class VAE(VariationalMixin):
 
 
 @dataclass
-class ConvVAEConfig:
-    channels: list[int] = field(default_factory=lambda: [32, 64])  # conv channels; each halves H, W
-    kernel_size: int = 3  # encoder kernel (odd)
+class ConvVAEConfig(VariationalConfig):
+    channels: list[PosInt] = field(
+        default_factory=lambda: [32, 64]
+    )  # conv channels; each halves H, W
+    kernel_size: PosInt = 3  # encoder kernel (odd)
     batchnorm: bool = True  # BatchNorm2d between conv layers
-    activation: str = "relu"  # between layers
-    latent_dim: int = 16  # size of z
-    likelihood: str = "bernoulli"  # p(x|z): bernoulli (pixels in [0, 1]) or gaussian (fixed sigma)
-    sigma: float = 0.1  # gaussian likelihood: standard deviation, in pixel units
-    output_activation: str = "auto"  # gaussian: activation of the mean (auto: by pixel range)
-    beta: float = 1.0  # weight of the KL term (beta-VAE when > 1)
-    warmup_epochs: int = 0  # KL weight rises linearly from beta/N to beta over N epochs (0: off)
-    nll_samples: int = 100  # end of run: importance samples k for the NLL estimate (0: skip)
-    nll_images: int = 1000  # end of run: validation images the NLL estimate uses
 
 
 @register_model(

@@ -21,10 +21,8 @@ import torch
 import aekit
 from aekit._registry import create_model, model_config_dict
 from aekit.config import Config
-from aekit.data import BatchMaker, Dataset, binarize_mode, load_dataset, spread_indices
-from aekit.data.noise import NOISES
+from aekit.data import BatchMaker, Dataset, load_dataset, spread_indices
 from aekit.errors import ConfigError, DataError, TrainingDiverged
-from aekit.losses import LOSSES
 from aekit.models.summary import model_summary
 from aekit.training import distributed, fastpath
 from aekit.training.checkpoint import check_resumable, read_checkpoint, write_checkpoint
@@ -96,38 +94,17 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
-    t, d = cfg.train, cfg.data
-    if t.epochs <= 0:
-        raise ConfigError(f"train.epochs must be positive; got {t.epochs}")
-    if t.checkpoint_every < 0:
-        raise ConfigError(
-            "train.checkpoint_every must be 0 (off) or a number of epochs; "
-            f"got {t.checkpoint_every}"
-        )
+    """The checks that need the data; the others ran when the config was built (config.py)."""
+    t = cfg.check().train
     if t.batch_size < world_size:
         raise ConfigError(
             f"train.batch_size {t.batch_size} is the global batch, split over {world_size} "
             f"processes: it must be at least {world_size}; try --batch-size {128 * world_size}"
         )
-    if t.batch_size <= 0 or t.batch_size > n_train:
+    if t.batch_size > n_train:
         raise ConfigError(
             f"batch size {t.batch_size} must be between 1 and the {n_train} training samples; "
             f"try --batch-size {min(128, n_train)}"
-        )
-    if t.loss not in LOSSES:
-        raise ConfigError(f"unknown loss {t.loss!r}; choose one of: {', '.join(LOSSES)}")
-    if d.pixel_range not in ("01", "-11"):
-        raise ConfigError(f"data.pixel_range must be '01' or '-11'; got {d.pixel_range!r}")
-    binarize_mode(d.binarize)  # raises on an unknown value
-    if d.noise not in NOISES:
-        raise ConfigError(f"unknown noise {d.noise!r}; choose one of: {', '.join(NOISES)}")
-    if t.precision not in PRECISIONS:
-        raise ConfigError(
-            f"unknown precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}"
-        )
-    if t.loss == "bce" and d.pixel_range == "-11":
-        raise ConfigError(
-            "BCE needs targets in [0, 1]; use --set data.pixel_range=01 or --loss mse"
         )
 
 
