@@ -138,10 +138,18 @@ def test_vae_evaluation_reports_elbo_and_a_tighter_importance_sampled_nll(tmp_pa
         report=False,
     )
     test = aekit.load_dataset("digits", split="val")
+    run.model.train()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
     res = evaluate(run.model, test, binarize=True, nll_samples=20)
     own = res["model_metrics"]
     assert own["nll_is20_nats"] < own["neg_elbo_nats"]  # IWAE bound is tighter in expectation
     assert own["nll_is20_nats"] > 0
+    # no side effects on the caller: the global RNG and the model's train mode are as they were
+    assert torch.equal(torch.get_rng_state(), before) and run.model.training
+    # and the sampled numbers are still repeatable, whatever the global RNG holds
+    torch.manual_seed(7)
+    assert evaluate(run.model, test, binarize=True, nll_samples=20)["model_metrics"] == own
 
 
 def test_eval_cli_prints_the_table_and_writes_eval_json(capsys):

@@ -109,3 +109,34 @@ def test_the_old_read_functions_are_still_importable():
     assert read_run_config(d) == aekit.Run.load(d).info
     assert read_metrics(d) == aekit.Run.load(d).metrics()
     assert load_model(d).latent_dim == 2
+
+
+@pytest.mark.parametrize("name", aekit.list_models())
+def test_model_helpers_give_back_the_train_eval_mode_they_found(name):
+    from aekit.evaluation.evaluate import decode_unit, encode_unit, reconstruct_unit
+
+    model = aekit.create_model(name, (1, 8, 8))
+    x = torch.rand(4, 1, 8, 8)
+    model.train()
+    next(model.children()).eval()  # a mixed state, given back exactly
+    modes = [m.training for m in model.modules()]
+    model.reconstruct(x)
+    model.val_metrics(x, x)
+    aekit.model_summary(model)
+    decode_unit(model, encode_unit(model, x))
+    reconstruct_unit(model, x)
+    try:
+        model.sample(2)
+    except NotImplementedError:
+        pass
+    assert [m.training for m in model.modules()] == modes
+
+
+def test_eval_mode_restores_the_mode_also_on_error():
+    from aekit.models import eval_mode
+
+    model = aekit.create_model("mlp", (1, 8, 8)).train()
+    with pytest.raises(RuntimeError), eval_mode(model):
+        assert not any(m.training for m in model.modules())
+        raise RuntimeError("inside")
+    assert all(m.training for m in model.modules())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -166,3 +169,20 @@ def test_plot_cli_writes_the_kinds_asked_and_rejects_unknown_ones(capsys):
     assert out == [str(run / "plots" / "manifold.png"), str(run / "plots" / "decode_0_0.png")]
     assert main(["plot", str(run), "--kind", "histogram"]) == 2
     assert "unknown figure kind" in capsys.readouterr().err
+
+
+def test_importing_aekit_and_drawing_leave_the_users_matplotlib_backend_alone(tmp_path):
+    run = tiny_run("mlp")
+    code = f"""
+import sys
+import matplotlib
+matplotlib.use("svg")
+import aekit, aekit.viz, aekit.report
+paths = aekit.write_figure({str(run)!r}, "loss") + aekit.write_figure({str(run)!r}, "recon")
+assert all(p.stat().st_size > 0 for p in paths)
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.split() == ["svg", "False"]

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError, ConfigError, ExportError
+from aekit.models.base import eval_mode
 from aekit.run import Run
 
 log = logging.getLogger(__name__)
@@ -127,21 +128,18 @@ def export(
         _require_onnx()
     targets = _targets(run, path, fmt, parts)
 
-    was_training = model.training
     src = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
-    src.eval()  # BatchNorm running statistics, no dropout
-    try:
-        with torch.no_grad():  # also keeps the MLPs off their autograd-only fused path
-            images, checked_on = _check_images(src, run, n_check)
-            codes = src.encode(images)
-            inputs = {"encoder": images, "decoder": codes, "autoencoder": images}
-            done = []
-            for p, target in zip(parts, targets):
-                wrapper = _WRAPPERS[p](src).eval()
-                meta = _metadata(src, run, p, fmt, opset, checked_on)
-                done.append(_export_one(wrapper, inputs[p], target, fmt, p, opset, atol, meta))
-    finally:
-        model.train(was_training)
+    # eval mode: BatchNorm running statistics, no dropout; no_grad also keeps the MLPs off
+    # their autograd-only fused path
+    with torch.no_grad(), eval_mode(src):
+        images, checked_on = _check_images(src, run, n_check)
+        codes = src.encode(images)
+        inputs = {"encoder": images, "decoder": codes, "autoencoder": images}
+        done = []
+        for p, target in zip(parts, targets):
+            wrapper = _WRAPPERS[p](src).eval()
+            meta = _metadata(src, run, p, fmt, opset, checked_on)
+            done.append(_export_one(wrapper, inputs[p], target, fmt, p, opset, atol, meta))
     return done
 
 

@@ -146,7 +146,6 @@ def evaluate(
     """
     if len(test) == 0:
         raise ValueError("evaluate() needs at least one test sample")
-    model.eval()
     x = unit_images(test, binarize)
     recon = reconstruct_unit(model, x)
     res: dict[str, Any] = {
@@ -175,17 +174,26 @@ def evaluate(
             "noisy_input": _means(reconstruction_metrics(noisy, x)),
             "denoised": _means(reconstruction_metrics(den, x)),
         }
-    pr = model.pixel_range
-    xr = to_range(x[:nll_images], pr).to(model.device)
-    torch.manual_seed(seed)  # the hook's sampled codes are repeatable
-    hook = getattr(model, "val_metrics", None)  # a capability: e.g. a VAE's ELBO terms
-    own = {k.removeprefix("val_"): v for k, v in (hook(xr, xr) if hook else {}).items()}
-    if nll_samples > 0 and callable(getattr(model, "nll", None)):
-        own[f"nll_is{nll_samples}_nats"] = float(model.nll(xr, k=nll_samples).mean())
-        own["nll_images"] = len(xr)
+    own = _own_metrics(model, x[:nll_images], nll_samples, seed)
     if own:
         res["model_metrics"] = own
     return res
+
+
+def _own_metrics(model, x: torch.Tensor, nll_samples: int, seed: int) -> dict[str, Any]:
+    """The model's own numbers on images ``x`` in [0, 1] (a VAE's ELBO terms; with
+    ``nll_samples`` its importance-sampled NLL). Their sampled codes are repeatable: drawn
+    after seeding a fork of the global generator, so the caller's random state is untouched."""
+    xr = to_range(x, model.pixel_range).to(model.device)
+    cuda = [model.device.index or 0] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), eval_mode(model):
+        torch.manual_seed(seed)
+        hook = getattr(model, "val_metrics", None)  # a capability: e.g. a VAE's ELBO terms
+        own = {k.removeprefix("val_"): v for k, v in (hook(xr, xr) if hook else {}).items()}
+        if nll_samples > 0 and callable(getattr(model, "nll", None)):
+            own[f"nll_is{nll_samples}_nats"] = float(model.nll(xr, k=nll_samples).mean())
+            own["nll_images"] = len(xr)
+    return own
 
 
 def metrics_table(res: dict[str, Any]) -> list[list[str]]:

@@ -109,12 +109,8 @@ class Autoencoder(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction in eval mode, without gradients."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self(x).recon
-        finally:
-            self.train(was)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError(

@@ -14,7 +14,7 @@ from aekit.config import NonNegFloat, PosInt
 from aekit.errors import ConfigError
 from aekit.layers import Activation
 from aekit.losses import jacobian_frobenius_autograd, jacobian_frobenius_sigmoid
-from aekit.models.base import AEOutput
+from aekit.models.base import AEOutput, eval_mode
 from aekit.models.mlp import MLPAutoencoder, MLPConfig, OutputBias
 
 #: model.jacobian: how ||dz/dx||_F is computed; auto: the closed form where it applies
@@ -70,12 +70,8 @@ class ContractiveAutoencoder(MLPAutoencoder):
 
     def val_metrics(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """Mean ||dz/dx||_F over the validation images (lower: a more contractive encoder)."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             norms = [
                 self.jacobian_norm2(x[i : i + 256]).detach().sqrt() for i in range(0, len(x), 256)
             ]
-        finally:
-            self.train(was)
         return {"jacobian_frobenius": float(torch.cat(norms).mean())}

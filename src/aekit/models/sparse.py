@@ -13,7 +13,7 @@ from aekit.config import NonNegFloat, PosInt, Range
 from aekit.errors import ConfigError
 from aekit.layers import Activation
 from aekit.losses import l1_penalty, sparsity_kl
-from aekit.models.base import AEOutput
+from aekit.models.base import AEOutput, eval_mode
 from aekit.models.mlp import MLPAutoencoder, MLPConfig, OutputBias
 
 #: model.penalty
@@ -61,12 +61,8 @@ class SparseAutoencoder(MLPAutoencoder):
     @torch.no_grad()
     def val_metrics(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """Mean code activation, share of code values near zero, and share of dead units."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             z = torch.cat([self.encode(x[i : i + 1024]) for i in range(0, len(x), 1024)])
-        finally:
-            self.train(was)
         off = z.abs() < self.config.near_zero
         return {
             "code_mean_activation": float(z.mean()),

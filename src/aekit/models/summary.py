@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aekit.models.base import eval_mode
+
 
 def summary_rows(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, str, int]]:
     """(layer path and type, output shape, parameters) for each leaf layer, in call order."""
@@ -20,15 +22,12 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
     for m in model.modules():
         if not list(m.children()):
             hooks.append(m.register_forward_hook(hook))
-    was = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             model(torch.zeros(2, *input_shape, device=next(model.parameters()).device))
     finally:
         for h in hooks:
             h.remove()
-        model.train(was)
     return [(n, s.replace("(2,", "(B,"), p) for n, s, p in rows]
 
 

@@ -27,7 +27,7 @@ from aekit.losses import (
     gaussian_nll,
     standard_normal_log_density,
 )
-from aekit.models.base import AEOutput, Autoencoder, Flatten, Unflatten
+from aekit.models.base import AEOutput, Autoencoder, Flatten, Unflatten, eval_mode
 from aekit.models.conv import ConvAutoencoder, ConvConfig
 
 
@@ -98,33 +98,23 @@ class VariationalMixin(Autoencoder):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """decode(posterior mean), eval mode: the deterministic reconstruction."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(self.encode(x))
-        finally:
-            self.train(was)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images decoded from z ~ N(0, I) (the means of p(x|z)), eval mode."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
             return self.decode(z)
-        finally:
-            self.train(was)
 
     @torch.no_grad()
     def nll(self, x: torch.Tensor, k: int = 100, batch_size: int = 100) -> torch.Tensor:
         """Importance-sampled -log p(x) in nats per image (B,), with k samples from q(z|x)
         (Burda et al. 2016, https://arxiv.org/abs/1509.00519): an upper bound in expectation
         that tightens as k grows; k = 1 gives the negative ELBO. Eval mode."""
-        was = self.training
-        self.eval()
         out = []
-        try:
+        with eval_mode(self):
             for i in range(0, len(x), batch_size):
                 xb = x[i : i + batch_size]
                 mu, logvar = self.posterior(xb)  # (B, L)
@@ -137,23 +127,18 @@ class VariationalMixin(Autoencoder):
                     log_px_z + standard_normal_log_density(z) - gaussian_log_density(z, mu, logvar)
                 )
                 out.append(-(torch.logsumexp(log_w, 0) - math.log(k)))
-        finally:
-            self.train(was)
         return torch.cat(out)
 
     def val_metrics(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """KL and -log p(x|z) in nats per image (beta = 1), the negative ELBO, and the
         importance-sampled NLL with model.nll_samples samples on the first nll_images images."""
         c = self.config
-        with torch.no_grad():
-            was = self.training
-            self.eval()
+        with torch.no_grad(), eval_mode(self):
             rec, kl = [], []
             for i in range(0, len(x), 500):
                 out = self(x[i : i + 500])
                 rec.append(self.neg_log_likelihood(out.extras["raw"], target[i : i + 500]))
                 kl.append(gaussian_kl(out.extras["mu"], out.extras["logvar"]))
-            self.train(was)
         rec_t, kl_t = torch.cat(rec), torch.cat(kl)
         res = {
             "val_recon_nats": float(rec_t.mean()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from aekit.errors import ConfigError
+from aekit.models.base import eval_mode
 
 
 class TensorBoardLogger:
@@ -34,11 +35,8 @@ class TensorBoardLogger:
         self.writer.add_scalar("lr", state.last["lr"], state.epoch)
         if state.preview is not None and state.train_data.is_image:
             x, clean = state.preview
-            with torch.no_grad():
-                was = state.model.training
-                state.model.eval()
+            with torch.no_grad(), eval_mode(state.model):
                 recon = state.model(x).recon
-                state.model.train(was)
             grid = torch.cat([clean, recon]).float()
             if state.config.data.pixel_range == "-11":
                 grid = (grid + 1) / 2

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from aekit.data import from_range, to_range
+from aekit.models.base import eval_mode
 from aekit.viz._mpl import Figure
 from aekit.viz.grids import tile, to_display
 
@@ -71,8 +72,8 @@ def latent_scatter(
 
 @torch.no_grad()
 def _decode_unit(model, z: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return from_range(model.decode(z.float().to(model.device)), model.pixel_range).cpu()
+    with eval_mode(model):
+        return from_range(model.decode(z.float().to(model.device)), model.pixel_range).cpu()
 
 
 def _imshow_tiles(ax, images, ncol: int) -> np.ndarray:
@@ -154,8 +155,7 @@ def traversal_grid(
 def interpolation_grid(model, a: torch.Tensor, b: torch.Tensor, steps: int = 10) -> Figure:
     """For each pair of images (rows of ``a``, ``b``, in [0, 1]): the two originals at the ends
     and, between them, decodings of (1-t) z_a + t z_b for ``steps`` values of t in [0, 1]."""
-    model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         pr = model.pixel_range
         za = model.encode(to_range(a.to(model.device), pr)).cpu()
         zb = model.encode(to_range(b.to(model.device), pr)).cpu()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from aekit.data import from_range
+from aekit.models.base import eval_mode
 from aekit.run import read_metrics
 from aekit.viz.curves import loss_curves
 from aekit.viz.grids import recon_grid
@@ -31,11 +32,8 @@ class RunPlots:
             return
         x, clean = state.preview
         pr = state.config.data.pixel_range
-        with torch.no_grad():
-            was = state.model.training
-            state.model.eval()
+        with torch.no_grad(), eval_mode(state.model):
             recon = state.model(x).recon
-            state.model.train(was)
         noisy = from_range(x, pr) if state.config.data.noise != "none" else None
         fig = recon_grid(
             from_range(clean, pr), from_range(recon, pr), noisy, title=f"epoch {state.epoch}"
