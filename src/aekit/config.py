@@ -88,6 +88,8 @@ ImageSize = Annotated[list[PosInt], Length(2)]
 Binarize = bool | Literal["none", "threshold", "stochastic"]
 #: train.device: auto (CUDA when present), cpu, cuda, cuda:N, mps, xpu, xpu:N
 Device = Annotated[str, Pattern(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", "auto, cpu, cuda or cuda:N")]
+#: train.threads: "auto" (the cores other processes leave free, re-checked) or a fixed count
+Threads = PosInt | Literal["auto"]
 
 
 class Checked:
@@ -149,6 +151,7 @@ class TrainConfig(Checked):
     grad_clip: NonNegFloat = 0.0  # clip the gradient norm to this (0: off)
     seed: Seed = 0  # seeds weights, shuffling and noise
     device: Device = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
+    threads: Threads = "auto"  # CPU threads: auto (the cores other processes leave free), or N
     precision: Precision = "fp32"  # fp32; bf16 (autocast: CPU with AVX-512 BF16, GPU); fp16 (CUDA)
     fast_mlp_step: bool = True  # Linear+activation chains in fp32: a step without autograd
     channels_last: bool = True  # conv models on the CPU: NHWC weights (3-9% faster here)

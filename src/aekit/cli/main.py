@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import tempfile
+import traceback
 
 from aekit.errors import AekitError
+from aekit.training.threads import ThreadPolicy
 
 # each module has add_parser(subparsers) and run(args) -> int
 COMMANDS = [
@@ -50,14 +54,48 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    # the whole command (loading, evaluation, figures) on the cores other processes leave free;
+    # the trainer re-checks while it trains (training/threads.py)
+    ThreadPolicy("auto").apply()
     try:
         return handlers[args.command].run(args) or 0
     except AekitError as e:
-        print(f"aekit: error: {e}", file=sys.stderr)
+        print(f"aekit: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aekit: interrupted; files written so far are kept", file=sys.stderr)
         return 130
+    except OSError as e:  # a read-only or full folder, a missing file: the user's to fix
+        where = f" {e.filename}" if e.filename else ""
+        print(f"aekit: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("aekit: error: out of memory; use smaller sizes or --limit", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: one line here, the traceback in a file (or on screen, -v)
+        if args.verbose:
+            traceback.print_exc()
+        where = save_traceback()
+        print(
+            f"aekit: internal error ({type(e).__name__}: {one_line(e)}): a bug in aekit; "
+            f"the traceback is in {where} (or run again with -v)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def one_line(e: BaseException) -> str:
+    """The first line of an exception's message (some libraries' run over many lines)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def save_traceback() -> str:
+    """The current exception's traceback, in a file of its own in the temporary folder."""
+    fd, path = tempfile.mkstemp(prefix="aekit-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exc(file=f)
+    return path
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from aekit.training.run_dir import (
     save_weights,
     write_run_config,
 )
+from aekit.training.threads import ThreadPolicy
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ class Trainer:
         resume: str | Path | None = None,
     ):
         self.cfg = config
-        self.callbacks = list(callbacks)
+        # the thread policy last: it puts the caller's thread count back after the others end
+        self.callbacks = [*callbacks, ThreadPolicy(config.train.threads)]
         self._model = model
         self.resume = None if resume is None else Path(resume)
         self.dist = distributed.Dist()

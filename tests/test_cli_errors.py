@@ -1,0 +1,57 @@
+"""The CLI's last line of defence: every failure is one line on stderr, never a bare traceback."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from aekit.cli import main as cli
+
+
+def fail_with(monkeypatch, exc: BaseException) -> None:
+    """Make `aekit datasets` raise ``exc``."""
+    parser, handlers = cli.build_parser()
+
+    class Boom:
+        @staticmethod
+        def run(args):
+            raise exc
+
+    handlers = {**handlers, "datasets": Boom}
+    monkeypatch.setattr(cli, "build_parser", lambda: (parser, handlers))
+
+
+def test_a_bug_is_one_line_exit_1_with_the_traceback_in_a_file(monkeypatch, capsys):
+    fail_with(monkeypatch, RuntimeError("shape mismatch\nsecond line of detail"))
+    assert cli.main(["datasets"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "a bug in aekit" in err and "RuntimeError: shape mismatch" in err
+    path = Path(re.search(r"the traceback is in (\S+)", err).group(1))
+    assert "RuntimeError: shape mismatch" in path.read_text() and "Traceback" in path.read_text()
+    path.unlink()
+
+
+def test_verbose_shows_the_traceback_too(monkeypatch, capsys):
+    fail_with(monkeypatch, KeyError("x"))
+    assert cli.main(["-v", "datasets"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "a bug in aekit" in err.splitlines()[-1]
+    Path(re.search(r"the traceback is in (\S+)", err).group(1)).unlink()
+
+
+@pytest.mark.parametrize(
+    "exc, words",
+    [
+        (PermissionError(13, "Permission denied", "/ro/run/eval.json"), "/ro/run/eval.json"),
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (MemoryError(), "out of memory"),
+    ],
+)
+def test_system_limits_are_user_errors_exit_2(monkeypatch, capsys, exc, words):
+    fail_with(monkeypatch, exc)
+    assert cli.main(["datasets"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aekit: error: ") and err.count("\n") == 1 and words in err
