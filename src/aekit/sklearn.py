@@ -15,6 +15,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from aekit.anomaly import ThresholdRule, rule_for
 from aekit.data import from_range, to_range
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,16 @@ class AutoencoderReducer(TransformerMixin, _AutoencoderEstimator):
 class AutoencoderAnomalyDetector(_AutoencoderEstimator):
     """Anomaly detection by reconstruction error, in the style of pyod.
 
-    ``fit(X)`` trains on (mostly normal) data and sets ``decision_scores_`` (the training
-    scores), ``threshold_`` (their 1 - ``contamination`` quantile) and ``labels_``.
+    ``fit(X)`` trains on the data and sets ``decision_scores_`` (the training scores),
+    ``threshold_`` and ``labels_``. Where the flag starts (``aekit.anomaly``):
+
+    - ``mode="outlier"`` (default): X itself holds anomalies; ``threshold`` defaults to
+      ``"contamination:Q"`` with Q = ``contamination``: the highest Q of the training scores.
+    - ``mode="novelty"``: X is clean; ``threshold`` defaults to ``"fpr:0.05"``: a share
+      ``calibration`` of X is held out of training and the threshold set on its scores so
+      that about 5% of fresh inliers are flagged.
+    - ``threshold="auto"``: no rate known: a robust rule on the log-scores (median + 3.5 MADs).
+
     ``decision_function(X)``: mean squared reconstruction error per sample in [0, 1] units,
     higher = more anomalous; ``predict(X)``: 1 for outliers, 0 for inliers (pyod's convention);
     ``error_maps(X)``: the squared error of every pixel/feature, shaped like the samples.
@@ -199,6 +208,9 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         lr: float = 3e-3,
         loss: str = "mse",
         contamination: float = 0.1,
+        threshold: str | float | None = None,
+        mode: str = "outlier",
+        calibration: float = 0.2,
         random_state: int = 0,
         device: str = "cpu",
         model_options: dict[str, Any] | None = None,
@@ -212,19 +224,37 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         self.lr = lr
         self.loss = loss
         self.contamination = contamination
+        self.threshold = threshold
+        self.mode = mode
+        self.calibration = calibration
         self.random_state = random_state
         self.device = device
         self.model_options = model_options
         self.out_dir = out_dir
 
     def fit(self, X, y=None) -> AutoencoderAnomalyDetector:
-        if not 0.0 < self.contamination < 0.5:
-            raise ValueError(f"contamination must be in (0, 0.5); got {self.contamination}")
-        X = self._fit_model(X)
+        rule = self._rule()
+        self.calibration_scores_ = None
+        if rule.needs_inliers:  # hold out inliers the model never sees, to calibrate on
+            X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=4)
+            if not 0.0 < self.calibration < 1.0:
+                raise ValueError(f"calibration must be in (0, 1); got {self.calibration}")
+            n_cal = min(len(X) - 2, max(1, round(len(X) * self.calibration)))
+            perm = np.random.default_rng(self.random_state).permutation(len(X))
+            self._fit_model(X[perm[n_cal:]])
+            self.calibration_scores_ = self.decision_function(X[perm[:n_cal]])
+        else:
+            X = self._fit_model(X)
         self.decision_scores_ = self.decision_function(X)
-        self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
+        self.threshold_ = rule.fit(self.decision_scores_, self.calibration_scores_)
+        self.threshold_rule_ = str(rule)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _rule(self) -> ThresholdRule:
+        if self.threshold is None and self.mode == "outlier":
+            return ThresholdRule.parse(f"contamination:{self.contamination}")
+        return rule_for(self.threshold, self.mode)
 
     @torch.no_grad()
     def error_maps(self, X) -> np.ndarray:
