@@ -52,9 +52,11 @@ class ThresholdRule:
         kind, sep, value = text.partition(":")
         if sep and kind in ("contamination", "fpr"):
             try:
-                return cls._rate(kind, float(value))
+                rate = float(value)
             except ValueError:
-                pass
+                rate = None
+            if rate is not None:
+                return cls._rate(kind, rate)
         raise ConfigError(
             f"threshold {spec!r} is not a rule; use contamination:Q (e.g. contamination:0.1), "
             "fpr:A (e.g. fpr:0.05) or auto"

@@ -24,6 +24,7 @@ COMMANDS = [
     "aekit.cli.cmd_use",
     "aekit.cli.cmd_explore",
     "aekit.cli.cmd_export",
+    "aekit.cli.cmd_score",
 ]
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # the whole command (loading, evaluation, figures) on the cores other processes leave free;
     # the trainer re-checks while it trains (training/threads.py)
-    ThreadPolicy("auto").apply()
+    ThreadPolicy("auto").apply(quiet=True)
     try:
         return handlers[args.command].run(args) or 0
     except AekitError as e:

@@ -115,20 +115,18 @@ class ThreadPolicy:
         free = len(self.cores) - seen[0]
         return max(1, min(len(self.cores), int(free + SLACK)))
 
-    def apply(self) -> None:
+    def apply(self, quiet: bool = False) -> None:
+        """Set the count; a change while training is logged (INFO), the first one not."""
         n = self.choose()
         self.last_check = time.monotonic()
         if n != torch.get_num_threads():
-            why = (
-                "train.threads"
-                if self.fixed is not None
-                else "the cores other processes leave free"
-            )
-            log.info("using %d CPU thread%s (%s)", n, "s" * (n > 1), why)
+            why = "train.threads" if self.fixed is not None else "cores other processes leave free"
+            level = logging.DEBUG if quiet else logging.INFO
+            log.log(level, "using %d CPU thread%s (%s)", n, "s" * (n > 1), why)
             torch.set_num_threads(n)
 
     def on_train_start(self, state) -> None:
-        self.apply()
+        self.apply(quiet=True)
 
     def on_step(self, state) -> None:
         if self.meter is not None and time.monotonic() - self.last_check >= RECHECK_S:

@@ -1,0 +1,68 @@
+"""`aekit score`: one score and flag per sample, in input order, with the threshold used."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from aekit.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    assert main(["train", "--data", "digits", "--epochs", "2", "--out", str(out), "--name", "d",
+                 "--no-progress", "--set", "train.recon_every=0"]) == 0  # fmt: skip
+    return out / "d"
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_scores_every_sample_in_input_order_with_its_flag(run_dir, tmp_path, capsys):
+    g = np.random.default_rng(0)
+    x = g.integers(0, 17, (50, 8, 8)).astype(np.float32) / 16
+    x[7] = 1.0 - x[7]  # nothing like a digit... and one all-white image
+    x[11] = 1.0
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "s.csv"
+    args = ["score", str(run_dir), "--data", str(tmp_path / "x.npy"), "--split", "all"]
+    assert main([*args, "--threshold", "contamination:0.1", "--out", str(out)]) == 0
+    rows = read(out)
+    assert [int(r["index"]) for r in rows] == list(range(50))
+    assert sum(int(r["anomaly"]) for r in rows) == 5  # 10% of 50
+    assert len({r["threshold"] for r in rows}) == 1
+    scores = [float(r["score"]) for r in rows]
+    assert scores[11] == max(scores)  # the all-white image is the most anomalous
+    assert "5 flagged" in capsys.readouterr().out
+
+
+def test_fpr_calibrates_on_the_validation_split(run_dir, tmp_path):
+    out = tmp_path / "s.csv"
+    assert main(["score", str(run_dir), "--split", "val", "--out", str(out)]) == 0
+    rows = read(out)
+    share = sum(int(r["anomaly"]) for r in rows) / len(rows)
+    assert 0.0 < share <= 0.06 and "label" in rows[0]  # scored on the split it calibrated on
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--threshold", "fpr:0.7"], "above 0 and below 0.5"),
+        (["--threshold", "top5"], "contamination:Q"),
+        (["--data", "DATA", "--out", "DATA"], "is the input data"),
+    ],
+)
+def test_bad_score_requests_are_one_line_and_write_nothing(run_dir, tmp_path, capsys, extra, words):
+    data = tmp_path / "x.npy"
+    np.save(data, np.zeros((3, 8, 8), np.float32))
+    extra = [str(data) if e == "DATA" else e for e in extra]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["score", str(run_dir), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aekit: error:") and err.count("\n") == 1 and words in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
