@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+import aekit
 from aekit.cli.main import main
-from aekit.config import Config, apply_config_dict
-from aekit.recipes import list_recipes, load_recipe, recipe_variants
+from aekit.config import Config
+from aekit.recipes import layered_config, list_recipes, load_recipe, recipe_configs, recipe_variants
 from aekit.training import Trainer
 
 TINY = ["--set", "data.limit=200", "--set", "train.epochs=1", "--set", "train.batch_size=50"]
@@ -37,10 +38,7 @@ def test_the_classic_recipes_are_shipped():
 @pytest.mark.parametrize("name", CLASSICS)
 def test_every_recipe_variant_trains_one_epoch_on_tiny_data(name, runs):
     """Each variant's config, model and data go through the one trainer (no figures)."""
-    base = apply_config_dict(Config(), load_recipe(name)[0])
-    for _, overrides in recipe_variants(name):
-        cfg = apply_config_dict(apply_config_dict(base, overrides), TINY_SECTIONS)
-        cfg.run.out_dir = str(runs)
+    for _, cfg in recipe_configs(name, TINY_SECTIONS, {"run": {"out_dir": str(runs)}}):
         state = Trainer(cfg).run()
         result = json.loads((state.run_dir / "config.json").read_text())["result"]
         assert result["epochs"] == 1 and result["val_mse"] >= 0 and "pca_val_mse" in result
@@ -112,3 +110,53 @@ def torch_corr(x):
     import torch
 
     return torch.corrcoef(x.T)[0, 1]
+
+
+def test_each_variant_gets_its_own_config_and_run_name():
+    """Variants built from one base share no section: naming one run names no other."""
+    cfgs = recipe_configs("under-over", {"run": {"name": "uo"}})
+    assert [c.run.name for _, c in cfgs] == ["uo-latent30", "uo-latent500-denoising"]
+    assert [c.model["latent_dim"] for _, c in cfgs] == [30, 500]
+    assert len({id(c.run) for _, c in cfgs}) == len({id(c.data) for _, c in cfgs}) == 2
+    unnamed = recipe_configs("under-over")
+    assert [n.split("-")[:2] for n in (c.run.name for _, c in unnamed)] == [
+        ["under", "over"],
+        ["under", "over"],
+    ]
+    assert unnamed[0][1].run.name != unnamed[1][1].run.name
+
+
+def test_layers_apply_in_order_and_the_result_is_checked():
+    cfg = layered_config(
+        {"train": {"epochs": 3}}, {"train": {"epochs": 4}}, recipe="sparse-kl", variant={}
+    )
+    assert (
+        cfg.train.epochs == 4 and cfg.model["name"] == load_recipe("sparse-kl")[0]["model"]["name"]
+    )
+    base = Config()
+    layered_config({"run": {"name": "x"}}, base=base)
+    assert base.run.name is None  # the base is not changed
+    with pytest.raises(aekit.ConfigError, match="BCE needs targets"):
+        layered_config({"train": {"loss": "bce"}}, {"data": {"pixel_range": "-11"}})
+
+
+def test_train_recipe_writes_one_run_folder_per_variant_named_after_it(runs, monkeypatch):
+    """aekit.train_recipe once gave every variant's run the last variant's name (the variants
+    shared one RunConfig when the keyword sections had no [run]), so no [run] here."""
+    runs.mkdir(exist_ok=True)
+    monkeypatch.chdir(runs)  # the default run.out_dir "runs" lands here
+    out = aekit.train_recipe(
+        "under-over",
+        report=False,
+        data={"limit": 200},
+        train={"epochs": 1, "batch_size": 50, "recon_every": 0, "log_every": 0},
+        model={"hidden": [8]},
+    )
+    names = [r.run_dir.name for r in out]
+    assert names[0].startswith("under-over-latent30-mnist5k-")
+    assert names[1].startswith("under-over-latent500-denoising-mnist5k-")
+    assert sorted(p.name for p in (runs / "runs").iterdir()) == sorted(names)
+    infos = [json.loads((r.run_dir / "config.json").read_text()) for r in out]
+    assert [i["model"]["latent_dim"] for i in infos] == [30, 500]
+    assert [i["config"]["data"]["noise"] for i in infos] == ["none", "gaussian"]
+    assert [i["config"]["run"]["name"] for i in infos] == names

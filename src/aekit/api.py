@@ -57,20 +57,17 @@ def train(
     return run
 
 
-def train_recipe(name: str, callbacks: list[Any] = (), **sections) -> list[Run]:
+def train_recipe(
+    name: str, callbacks: list[Any] = (), *, report: bool = True, **sections
+) -> list[Run]:
     """Train a named recipe (``aekit recipes``): one :class:`Run` per ``[[variants]]`` table,
-    in order (one when it has none). Keyword sections (``data={"limit": 500}``) apply to all."""
-    from aekit.config import apply_config_dict
-    from aekit.recipes import load_recipe, recipe_variants, variant_run_name
+    in order (one when it has none), each in its own run folder. Keyword sections
+    (``data={"limit": 500}``) apply to all; every variant's config is checked before any
+    trains. ``report``: as for :func:`train`."""
+    from aekit.recipes import recipe_configs
 
-    base = apply_config_dict(Config(), load_recipe(name)[0])
-    cfgs = []
-    for vname, overrides in recipe_variants(name):
-        cfg = apply_config_dict(apply_config_dict(base, overrides), sections)
-        if vname is not None:
-            cfg.run.name = variant_run_name(cfg.run.name, name, vname, cfg.data.name)
-        cfgs.append(cfg)
-    return [train(cfg, callbacks) for cfg in cfgs]
+    cfgs = recipe_configs(name, sections)
+    return [train(cfg, callbacks, report=report) for _, cfg in cfgs]
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:

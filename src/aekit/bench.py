@@ -9,7 +9,6 @@ pixel, PSNR, and PCA's squared error at the same number of components. Adding a 
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable
@@ -18,11 +17,12 @@ from typing import Any
 
 import torch
 
-from aekit.config import Config, apply_config_dict
+from aekit.config import Config
 from aekit.data import load_dataset
 from aekit.evaluation.evaluate import evaluate, unit_images
 from aekit.evaluation.metrics import reconstruction_metrics
 from aekit.evaluation.pca import PCABaseline
+from aekit.recipes import layered_config
 
 log = logging.getLogger(__name__)
 
@@ -117,22 +117,13 @@ ROWS: list[BenchRow] = [
 
 def row_config(row: BenchRow, data: str, data_dir: str | None, quick: bool, out_dir: str) -> Config:
     """The row's resolved Config: recipe < row config < the bench's data < --quick."""
-    from aekit.recipes import load_recipe
-
-    cfg = Config()
-    if row.recipe:
-        cfg = apply_config_dict(cfg, load_recipe(row.recipe)[0])
-    cfg = apply_config_dict(cfg, copy.deepcopy(row.config))
     common: dict[str, Any] = {
         "data": {"name": data, "data_dir": data_dir},
         "train": {"recon_every": 0, "log_every": 0},
         "run": {"out_dir": out_dir, "name": f"{row.name}-{row.latent}".replace(" ", "_")},
     }
-    cfg = apply_config_dict(cfg, common)
-    if quick:
-        cfg = apply_config_dict(cfg, {"data": {"limit": QUICK_LIMIT}})
-        cfg = apply_config_dict(cfg, copy.deepcopy(row.quick))
-    return cfg
+    quick_layers = [{"data": {"limit": QUICK_LIMIT}}, row.quick] if quick else []
+    return layered_config(row.config, common, *quick_layers, recipe=row.recipe)
 
 
 def run_row(

@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from aekit.config import Config, apply_config_dict, load_config_file, parse_set
+from aekit.config import Config, load_config_file, parse_set
 from aekit.errors import ConfigError
+from aekit.recipes import recipe_configs
 
 # flag -> (section, key)
 FLAGS = {
@@ -84,9 +85,10 @@ def add_parser(sub) -> list[str]:
     return ["train"]
 
 
-def config_from_args(args, variant: dict | None = None) -> Config:
-    """The run's config; ``variant`` is a recipe variant's override sections."""
-    cfg = Config()
+def configs_from_args(args) -> list[tuple[str | None, Config]]:
+    """(variant name, config) of each run to train: one per variant of ``--recipe`` (one
+    with the name None otherwise); every config is built, so checked, before any run starts."""
+    base = None
     if getattr(args, "resume", None):
         if args.recipe or args.config:
             raise ConfigError(
@@ -95,15 +97,7 @@ def config_from_args(args, variant: dict | None = None) -> Config:
             )
         from aekit.training.checkpoint import resume_config
 
-        cfg = resume_config(args.resume)
-    if args.recipe:
-        from aekit.recipes import load_recipe
-
-        cfg = apply_config_dict(cfg, load_recipe(args.recipe)[0])
-        if variant:
-            cfg = apply_config_dict(cfg, variant)
-    if args.config:
-        cfg = apply_config_dict(cfg, load_config_file(args.config))
+        base = resume_config(args.resume)
     flags: dict = {}
     for attr, (section, key) in FLAGS.items():
         v = getattr(args, attr, None)
@@ -111,26 +105,21 @@ def config_from_args(args, variant: dict | None = None) -> Config:
             flags.setdefault(section, {})[key] = list(v) if isinstance(v, tuple) else v
     if args.tensorboard:
         flags.setdefault("train", {})["tensorboard"] = True
-    if flags.get("model", {}).get("name") == cfg.model.get("name"):
-        flags["model"].pop("name")
-    cfg = apply_config_dict(cfg, flags)
-    return apply_config_dict(cfg, parse_set(args.set))
+    file = load_config_file(args.config) if args.config else {}
+    return recipe_configs(args.recipe, file, flags, parse_set(args.set), base=base)
 
 
 def run(args) -> int:
     import aekit
     from aekit.cli.progress import ProgressBar
-    from aekit.recipes import recipe_variants, variant_run_name
 
-    variants = recipe_variants(args.recipe) if args.recipe else [(None, {})]
-    cfgs = [(vname, config_from_args(args, v)) for vname, v in variants]  # all checked first
+    cfgs = configs_from_args(args)  # all checked first
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     show = not args.no_progress and sys.stderr.isatty() and main_rank
     done = []
     for vname, cfg in cfgs:
         if vname is not None:
             print(f"== {args.recipe}: variant {vname!r}")
-            cfg.run.name = variant_run_name(cfg.run.name, args.recipe, vname, cfg.data.name)
         run = aekit.train(cfg, callbacks=[ProgressBar(show)], resume=args.resume)
         if not main_rank:
             continue

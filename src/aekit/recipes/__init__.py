@@ -6,6 +6,9 @@ sections; ``aekit train --recipe NAME`` starts from it, and flags and --set go o
 A recipe that compares configurations lists them as ``[[variants]]`` tables, each a ``name``
 plus override sections (``model = { latent_dim = 500 }``); ``aekit train --recipe`` then runs
 one run per variant, in order: recipe < variant < --config < flags < --set.
+
+:func:`layered_config` and :func:`recipe_configs` are the one place where these layers are
+put together, for ``aekit train``, ``aekit.train_recipe`` and ``aekit bench`` alike.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from importlib import resources
 from typing import Any
 
+from aekit.config import Config, apply_config_dict
 from aekit.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -74,3 +78,38 @@ def variant_run_name(run_name: str | None, recipe: str, variant: str, data: str)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{recipe}-{variant}-{Path(data).name.replace(' ', '_')}-{stamp}"
+
+
+def layered_config(
+    *layers: dict[str, Any],
+    recipe: str | None = None,
+    variant: dict[str, Any] | None = None,
+    base: Config | None = None,
+) -> Config:
+    """``base`` (default: the defaults) < ``recipe`` < its ``variant`` < each of ``layers`` in
+    order (nested ``{section: {key: value}}`` dicts), every key checked as it is applied and
+    the finished config checked as a whole (:meth:`Config.check`); nothing is shared with
+    ``base``."""
+    cfg = base if base is not None else Config()
+    if recipe:
+        cfg = apply_config_dict(cfg, load_recipe(recipe)[0])
+    for layer in (variant or {}, *layers):
+        cfg = apply_config_dict(cfg, layer)
+    return cfg.check()
+
+
+def recipe_configs(
+    recipe: str | None, *layers: dict[str, Any], base: Config | None = None
+) -> list[tuple[str | None, Config]]:
+    """(variant name, config) for each ``[[variants]]`` table of ``recipe`` in order, or
+    ``[(None, config)]`` for a recipe with one configuration (or none), each built by
+    :func:`layered_config`; a variant's run is named ``<run name>-<variant>`` (see
+    :func:`variant_run_name`). All are built, so all are checked, before any trains."""
+    out = []
+    for vname, overrides in recipe_variants(recipe) if recipe else [(None, {})]:
+        cfg = layered_config(*layers, recipe=recipe, variant=overrides, base=base)
+        if vname is not None:
+            name = variant_run_name(cfg.run.name, recipe, vname, cfg.data.name)
+            cfg = apply_config_dict(cfg, {"run": {"name": name}})
+        out.append((vname, cfg))
+    return out
