@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError, ConfigError, ExportError
-from aekit.models.base import eval_mode
+from aekit.models.base import Autoencoder, eval_mode
 from aekit.run import Run
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def _as_model(obj: Any) -> tuple[nn.Module, Run | None]:
     if isinstance(obj, Run):
         return obj.model, obj
     model = obj
-    if not (isinstance(model, nn.Module) and hasattr(model, "encode") and hasattr(model, "decode")):
+    if not isinstance(model, Autoencoder):
         raise ConfigError(
             f"cannot export a {type(obj).__name__}; pass a run folder, an aekit.Run or a model "
             "from aekit.load(RUN_DIR)"
@@ -283,7 +283,7 @@ def _metadata(
     info = run.info if run is not None else {}
     data = info.get("data", {})
     data_cfg = info.get("config", {}).get("data", {})
-    variational = callable(getattr(model, "posterior", None))  # q(z|x): a VAE
+    variational = model.variational  # q(z|x): a VAE
     meta = {
         "part": part,
         "format": fmt,

@@ -13,7 +13,7 @@ from aekit.data import Dataset, binarize_mode, chunks, corrupt, from_range, to_r
 from aekit.data import binarize as binarize_images
 from aekit.errors import AekitError, DataError
 from aekit.evaluation.metrics import reconstruction_metrics
-from aekit.evaluation.pca import PCABaseline
+from aekit.evaluation.pca import PCABaseline, over_pca
 from aekit.evaluation.prior import CodePrior
 from aekit.models.base import eval_mode
 
@@ -96,11 +96,7 @@ def decode_unit(model, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
 
 def has_own_prior(model) -> bool:
     """Whether the model samples from a prior of its own (a VAE does; a plain AE does not)."""
-    try:
-        model.sample(1, torch.Generator(device=model.device).manual_seed(0))
-    except NotImplementedError:
-        return False
-    return True
+    return model.has_prior
 
 
 @torch.no_grad()
@@ -161,9 +157,9 @@ def evaluate(
         parts = [pca.decode(pca.encode(x[c])).reshape(x[c].shape) for c in chunks(len(x), 2048)]
         pca_recon = torch.cat(parts)
         res["pca"] = {"k": pca.k, **_means(reconstruction_metrics(pca_recon, x))}
-        res["ratio_to_pca"] = res["model"]["sse_per_image"] / max(
-            res["pca"]["sse_per_image"], 1e-300
-        )
+        ratio = over_pca(res["model"]["sse_per_image"], res["pca"]["sse_per_image"])
+        if ratio is not None:
+            res["ratio_to_pca"] = ratio
     if noise != "none" and noise_level > 0:
         g = torch.Generator().manual_seed(seed)
         noisy = corrupt(x, noise, noise_level, g)
@@ -188,9 +184,8 @@ def _own_metrics(model, x: torch.Tensor, nll_samples: int, seed: int) -> dict[st
     cuda = [model.device.index or 0] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), eval_mode(model):
         torch.manual_seed(seed)
-        hook = getattr(model, "val_metrics", None)  # a capability: e.g. a VAE's ELBO terms
-        own = {k.removeprefix("val_"): v for k, v in (hook(xr, xr) if hook else {}).items()}
-        if nll_samples > 0 and callable(getattr(model, "nll", None)):
+        own = {k.removeprefix("val_"): v for k, v in model.val_metrics(xr, xr).items()}
+        if nll_samples > 0 and model.variational:
             own[f"nll_is{nll_samples}_nats"] = float(model.nll(xr, k=nll_samples).mean())
             own["nll_images"] = len(xr)
     return own

@@ -76,6 +76,12 @@ class PCABaseline:
         return {"mse": float(err.mean()), "sse_per_image": float(err.sum(1).mean())}
 
 
+def over_pca(model_error: float, pca_error: float) -> float | None:
+    """The model's error as a multiple of PCA's with as many components as the code has
+    (below 1: the model beats PCA); None where PCA's error is 0 and there is no ratio."""
+    return model_error / pca_error if pca_error > 0 else None
+
+
 def _flat64(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(len(x), -1).cpu().double()  # (N, ...) -> (N, D) on the CPU
 

@@ -42,6 +42,13 @@ class Autoencoder(nn.Module):
     registry_name: str = "?"
     #: "mean": loss averaged over pixels; "sum": summed per image, averaged over the batch
     loss_reduction: str = "mean"
+    # Capabilities, declared by each family (callers read these, never probe with getattr):
+    #: sample() draws from the model's own prior p(z) (a VAE); others need a fitted prior
+    has_prior: bool = False
+    #: encode() is the mean of a posterior q(z|x); posterior() and nll() work (a VAE)
+    variational: bool = False
+    #: decoder_basis() works: the decoder is linear (compared with PCA's principal subspace)
+    has_decoder_basis: bool = False
 
     def __init__(self, config, input_shape: tuple[int, ...], pixel_range: str = "01"):
         super().__init__()
@@ -102,8 +109,16 @@ class Autoencoder(nn.Module):
 
     def decoder_basis(self) -> torch.Tensor:
         """(D, latent_dim) matrix whose columns span the decoder's image, for linear decoders
-        (compared with the principal subspace at the end of a run)."""
+        (compared with the principal subspace at the end of a run): see has_decoder_basis."""
         raise NotImplementedError(f"{self.registry_name} has a nonlinear decoder")
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x) as (mu, logvar), each (B, latent_dim): see ``variational``."""
+        raise NotImplementedError(f"{self.registry_name} has a deterministic encoder")
+
+    def nll(self, x: torch.Tensor, k: int = 100, batch_size: int = 100) -> torch.Tensor:
+        """Estimated -log p(x) in nats per image (B,): see ``variational``."""
+        raise NotImplementedError(f"{self.registry_name} has no likelihood to estimate")
 
     # -- conveniences -------------------------------------------------------------------------
     @torch.no_grad()

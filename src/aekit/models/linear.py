@@ -20,6 +20,8 @@ class LinearConfig(Checked):
 
 @register_model("linear", LinearConfig, "one linear encoder and decoder: the PCA-equivalent model")
 class LinearAutoencoder(Autoencoder):
+    has_decoder_basis = True
+
     def __init__(self, config: LinearConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)
         self.encoder = nn.Sequential(

@@ -36,6 +36,8 @@ class VariationalMixin(Autoencoder):
     ``self.decoder`` (z -> (B, *input_shape) logits (Bernoulli) or pre-activation means)."""
 
     loss_reduction = "sum"
+    has_prior = True  # p(z) = N(0, I)
+    variational = True
 
     def _setup(self, config, pixel_range: str) -> None:
         if config.likelihood == "bernoulli" and pixel_range != "01":

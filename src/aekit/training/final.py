@@ -19,6 +19,7 @@ from aekit.config import Config
 from aekit.data import BatchMaker, Dataset, chunks, from_range
 from aekit.evaluation import PCABaseline, principal_angles
 from aekit.evaluation.metrics import psnr
+from aekit.evaluation.pca import over_pca
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,11 @@ def end_of_run_metrics(
     pca = PCABaseline.fit_rows(rows, n, k)
     pca_val = _mse(pca.reconstruct(x_val.cpu()), clean_val.cpu())
     out.update({"pca_components": k, "pca_val_mse": pca_val})
-    if pca_val > 0:
-        out["val_mse_over_pca"] = out["val_mse"] / pca_val
+    if (ratio := over_pca(out["val_mse"], pca_val)) is not None:
+        out["val_mse_over_pca"] = ratio
 
-    try:
+    if model.has_decoder_basis:
         basis = model.decoder_basis().detach().cpu()  # (D, latent_dim)
-    except NotImplementedError:
-        basis = None
-    if basis is not None:
         parts = chunks(n)
         mse_train = sum(_sse(_reconstruct(model, x := rows(s)), x) for s in parts) / n
         pca_train = sum(_sse(pca.reconstruct(x := rows(s).cpu()), x) for s in parts) / n
@@ -81,7 +79,7 @@ def end_of_run_metrics(
             {
                 "train_mse": mse_train,
                 "pca_train_mse": pca_train,
-                "train_mse_over_pca": mse_train / pca_train if pca_train > 0 else None,
+                "train_mse_over_pca": over_pca(mse_train, pca_train),
                 "pca_max_principal_angle_deg": float(angles.max()),
                 "pca_principal_angles_deg": [round(float(a), 4) for a in angles[:16]],
             }
