@@ -68,3 +68,18 @@ def test_quick_bench_on_mnist_writes_every_row(mnist_dir, tmp_path):
     pca = {int(ln.split("|")[2]): float(ln.split("|")[5]) for ln in lines if ln.startswith("| PCA")}
     assert pca[2] > pca[16] > pca[30] > 10  # more components, less error; 13.87 at 30 (60k)
     assert torch.get_num_threads() >= 1
+
+
+def test_quick_rows_are_labelled_unconverged_without_published_figures(tmp_path):
+    row = BenchRow(
+        "linear AE",
+        4,
+        config={"model": {"name": "linear", "latent_dim": 4}, "train": {"epochs": 5}},
+        quick={"train": {"epochs": 1}},
+        published="PCA at 4 (Eckart-Young optimum)",
+        published_data="digits",
+    )
+    full, quick = (run_bench([row], "digits", quick=q, out_dir=str(tmp_path))[0] for q in (0, 1))
+    assert full["published"] and "unconverged" not in full.get("extra", "")
+    assert quick["published"] == "" and "unconverged smoke run" in quick["extra"]
+    assert quick["epochs"] == 1

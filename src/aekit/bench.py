@@ -26,6 +26,7 @@ from aekit.recipes import layered_config
 
 log = logging.getLogger(__name__)
 
+QUICK_NOTE = "unconverged smoke run"  # the label of every trained --quick row
 #: training images used by ``--quick`` (and its epochs come from each row's ``quick``)
 QUICK_LIMIT = 5000
 
@@ -185,6 +186,9 @@ def run_row(
     nll = {k: v for k, v in ev.get("model_metrics", {}).items() if k.startswith("nll_is")}
     if nll:
         res["extra"] = ", ".join(f"{k} {v:.2f}" for k, v in nll.items())
+    if quick:  # a few epochs on 5,000 images: shows the row runs, not what the model reaches
+        res["published"] = ""
+        res["extra"] = "; ".join(filter(None, [QUICK_NOTE, res.get("extra", "")]))
     return res
 
 
@@ -255,4 +259,14 @@ def header_lines(data: str, quick: bool) -> list[str]:
         f"aekit {aekit.__version__}, torch {torch.__version__}, {platform.machine()}, "
         f"{torch.get_num_threads()} threads; data {data}"
         + (f" (--quick: {QUICK_LIMIT} training images)" if quick else ""),
+        *(
+            [
+                "",
+                f"--quick: every trained row is an {QUICK_NOTE} (1-3 epochs): it shows that the "
+                "row runs, not what the model reaches; published figures are left out. Drop "
+                "--quick for the real table.",
+            ]
+            if quick
+            else []
+        ),
     ]

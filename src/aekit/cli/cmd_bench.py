@@ -17,7 +17,9 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--data", default="mnist", help="mnist or fashion-mnist (default: mnist)")
     p.add_argument("--data-dir", help="folder with the IDX files, e.g. ../shared/datasets/mnist")
     p.add_argument(
-        "--quick", action="store_true", help="5,000 training images and 1-3 epochs per row"
+        "--quick",
+        action="store_true",
+        help="5,000 training images and 1-3 epochs per row: unconverged smoke runs, labelled so",
     )
     p.add_argument("--only", help="rows whose model name contains this text (e.g. PCA, deep)")
     p.add_argument("--out", help="Markdown file to write (default: bench-DATA[-quick].md)")
