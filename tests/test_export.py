@@ -137,7 +137,7 @@ def test_missing_onnx_packages_name_the_extra_to_install(tmp_path, monkeypatch, 
     )
     assert main(["export", str(tiny_run("mlp")), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and 'pip install "aekit[export]"' in err
+    assert err.count("\n") == 1 and 'pip install -e ".[export]"' in err
     assert not any(tmp_path.iterdir())
 
 

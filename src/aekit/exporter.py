@@ -41,7 +41,7 @@ OPSET = 20
 MIN_OPSET = 18  # the oldest opset torch's (dynamo) ONNX exporter writes
 ATOL = 1e-4  # largest accepted |exported - PyTorch|, in pixel-range / code units
 _ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
-_INSTALL = 'pip install "aekit[export]"'
+_INSTALL = 'pip install -e ".[export]"'  # aekit is installed from its checkout, not an index
 _EXAMPLE_BATCH = 2  # torch.export specialises sizes 0 and 1, so the traced example has 2
 
 

@@ -15,7 +15,7 @@ def add_parser(sub) -> list[str]:
         "posterior mean), decoder.onnx (codes -> images) and autoencoder.onnx (images -> "
         "reconstructions), each with a dynamic batch size and a .json sidecar, and checks each "
         "file against the PyTorch model on validation images. ONNX needs "
-        '`pip install "aekit[export]"`; --format pt2 (torch.export) needs only torch.',
+        '`pip install -e ".[export]"` (in the aekit checkout); --format pt2 (torch.export) needs only torch.',
     )
     p.add_argument("run_dir")
     p.add_argument(
