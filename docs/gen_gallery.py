@@ -3,6 +3,7 @@
     python docs/gen_gallery.py --quick        # what made the committed gallery (shared 2-core CPU)
     python docs/gen_gallery.py                # every recipe at its own epochs
     python docs/gen_gallery.py --only vae     # one page
+    python docs/gen_gallery.py --quick --keep runs/gallery   # keep the run folders (and reports)
 
 For each Learn page it runs `aekit train --recipe NAME` on the built-in mnist5k digits (or the
 recipe's own data), draws the extra figures with `aekit plot`, and writes into docs/gallery/:
@@ -50,7 +51,7 @@ PAGES = {
     ),
     "under-over": dict(
         recipe="under-over",
-        quick=5,
+        quick=None,
         plots={},
         figures=[
             ("latent30", "weights_encoder.png", "latent30: first-layer weights, one tile per unit"),
@@ -64,13 +65,13 @@ PAGES = {
     ),
     "denoising": dict(
         recipe="denoise-conv",
-        quick=5,
+        quick=None,
         plots={},
         figures=[(None, "recon.png", "noisy input / reconstruction / clean image")],
     ),
     "sparse": dict(
         recipe="sparse-kl",
-        quick=10,
+        quick=None,
         plots={},
         figures=[
             (None, "weights_encoder.png", "first-layer weights of the 196 code units"),
@@ -79,7 +80,7 @@ PAGES = {
     ),
     "contractive": dict(
         recipe="contractive",
-        quick=5,
+        quick=None,
         plots={},
         figures=[
             ("cae", "weights_encoder.png", "cae (lambda 0.1): first-layer weights"),
@@ -107,12 +108,13 @@ PAGES = {
     ),
     "latent2d": dict(
         recipe="convT-bn-latent2",
-        quick=5,
-        plots={None: ["manifold", "decode:0,0"]},
+        quick=None,
+        plots={None: ["manifold"]},
+        decode_class=7,  # decode the mean code of the validation 7s, written as --z
         figures=[
             (None, "latent.png", "the 2-D codes of the validation digits, coloured by label"),
             (None, "manifold.png", "decodings of a regular grid of 2-D codes"),
-            (None, "decode_0_0.png", "the image the decoder makes of the code (0, 0)"),
+            (None, "decode_chosen.png", "the decoding of one chosen code (below)"),
             (None, "recon.png", "validation digits over their reconstructions"),
         ],
     ),
@@ -142,10 +144,11 @@ NUMBERS = [
     ("code_near_zero_fraction", "fraction of code values near 0"),
     ("jacobian_frobenius", "mean encoder Jacobian norm"),
     ("val_mse_after_stacking", "validation MSE right after pretraining"),
-    ("val_nll_is100_nats", "NLL, k = 100 (nats per image)"),
-    ("val_kl", "KL term (nats per image)"),
+    ("val_recon_nats", "reconstruction term (nats per image)"),
+    ("val_kl_nats", "KL term (nats per image)"),
+    ("val_neg_elbo_nats", "negative ELBO = the two terms' sum (nats per image)"),
+    ("val_nll_is100_nats", "NLL -log p(x), k = 100 (nats per image; at most the -ELBO)"),
     ("epochs", "epochs"),
-    ("train_seconds", "training time (s)"),
 ]
 
 
@@ -167,15 +170,13 @@ def small_png(src: Path, dst: Path, width: int = 640) -> None:
     img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
 
 
-def run_dirs(out: Path, slug: str) -> dict[str | None, Path]:
-    """Variant name (None when the recipe has none) -> its run folder."""
-    found = {}
-    for d in sorted(out.iterdir()):
-        if d == out / slug:
-            found[None] = d
-        elif d.name.startswith(slug + "-"):
-            found[d.name[len(slug) + 1 :]] = d
-    return found
+def run_dirs(out: Path, slug: str, recipe: str) -> dict[str | None, Path]:
+    """Variant name (None when the recipe has none) -> its run folder, in the recipe's order."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from aekit.recipes import recipe_variants
+
+    names = [v for v, _ in recipe_variants(recipe)]
+    return {v: out / (f"{slug}-{v}" if v else slug) for v in names}
 
 
 def fmt(v) -> str:
@@ -199,7 +200,8 @@ def page_snippet(slug: str, page: dict, cmd: str, dirs: dict, quick: bool) -> st
             if epochs
             else "(the recipe's own settings)"
         )
-        + ", on one CPU thread. Your numbers will differ in the last digits.",
+        + ", on one CPU thread. The same command with one thread gives the same numbers; other"
+        " thread counts and machines differ in the last digits.",
         "",
     ]
     results = {
@@ -219,23 +221,46 @@ def page_snippet(slug: str, page: dict, cmd: str, dirs: dict, quick: bool) -> st
     return "\n".join(lines)
 
 
-def make_page(slug: str, page: dict, quick: bool, out: Path, env: dict, cmd: str) -> None:
+def decode_class_mean(run_dir: Path, label: int, env: dict) -> str:
+    """Decode the mean validation code of one class with `aekit generate --z`; the page's text."""
+    import numpy as np
+
+    codes = run_dir / "codes_val.npy"
+    run(aekit("encode", str(run_dir), "--split", "val", "--out", str(codes)), env)
+    z = np.load(codes)[np.load(run_dir / "codes_val_labels.npy") == label].mean(0)
+    zs = ",".join(f"{v:.2f}" for v in z)
+    out = run_dir / "plots" / "decode_chosen.png"
+    run(aekit("generate", str(run_dir), f"--z={zs}", "--scale", "4", "--out", str(out)), env)
+    return (
+        f"The chosen code is the mean code of the validation {label}s, z = ({zs}), decoded with\n"
+        f'`aekit generate runs/NAME --z="{zs}" --scale 4 --out digit.png` (write `--z=` when the\n'
+        "code starts with a minus sign).\n"
+    )
+
+
+def make_page(
+    slug: str, page: dict, quick: bool, out: Path, env: dict, cmd: str, reuse: bool
+) -> None:
     out = out / slug
-    args = ["train", "--recipe", page["recipe"], "--name", slug, "--out", str(out)]
-    if quick and page["quick"]:
-        args += ["--epochs", str(page["quick"])]
-    run(aekit(*args, "--no-progress"), env)
-    dirs = run_dirs(out, slug)
+    if not (reuse and out.is_dir()):
+        args = ["train", "--recipe", page["recipe"], "--name", slug, "--out", str(out)]
+        if quick and page["quick"]:
+            args += ["--epochs", str(page["quick"])]
+        run(aekit(*args, "--no-progress"), env)
+    dirs = run_dirs(out, slug, page["recipe"])
     for variant, d in dirs.items():
         kinds = page["plots"].get(variant, page["plots"].get(None, []))
-        if kinds:
+        if kinds and not reuse:
             run(aekit("plot", str(d), *sum((["--kind", k] for k in kinds), [])), env)
+    chosen = (
+        decode_class_mean(dirs[None], page["decode_class"], env) if "decode_class" in page else ""
+    )
     dest = GALLERY / slug
     shutil.rmtree(dest, ignore_errors=True)
     for variant, name, _ in page["figures"]:
         stem = f"{variant}-{name}" if variant else name
         small_png(dirs[variant] / "plots" / name, dest / stem)
-    (GALLERY / f"{slug}.md").write_text(page_snippet(slug, page, cmd, dirs, quick))
+    (GALLERY / f"{slug}.md").write_text(page_snippet(slug, page, cmd, dirs, quick) + chosen)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer epochs where the page says so")
     p.add_argument("--only", nargs="*", choices=sorted(PAGES), help="these pages only")
     p.add_argument("--keep", help="keep the run folders in this folder (default: a temp folder)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: use the run folders already there (rewrite the pages, train nothing)",
+    )
     args = p.parse_args(argv)
     cmd = "python docs/gen_gallery.py" + (" --quick" if args.quick else "")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -252,10 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     for slug in args.only or PAGES:
-        make_page(slug, PAGES[slug], args.quick, out, env, cmd)
+        make_page(slug, PAGES[slug], args.quick, out, env, cmd, args.reuse and bool(args.keep))
     record_path = GALLERY / "gallery.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    for slug in args.only or PAGES:
+    for slug in [] if args.reuse else args.only or PAGES:
         record[slug] = {
             "command": cmd,
             "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),

@@ -41,7 +41,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 def _options_table(parser: argparse.ArgumentParser) -> list[str]:
     rows = ["| argument | default | meaning |", "| --- | --- | --- |"]
     for a in parser._actions:
-        if isinstance(a, argparse._HelpAction):
+        if isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
         name = ", ".join(a.option_strings) or a.dest
         if a.option_strings and a.nargs != 0:
@@ -50,18 +50,18 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
                 if isinstance(a.metavar, tuple)
                 else (a.metavar or a.dest.upper())
             )
-        default = "" if a.default in (None, argparse.SUPPRESS, False) else f"`{a.default}`"
+        default = "" if a.default in (None, argparse.SUPPRESS, False, []) else f"`{a.default}`"
         meaning = a.help or ""
         if a.choices and not isinstance(a, argparse._SubParsersAction):
             meaning += f" (one of: {', '.join(map(str, a.choices))})"
         if a.required and a.option_strings:
             meaning += " (required)"
-        rows.append(f"| `{_cell(name)}` | {_cell(default)} | {_cell(meaning)} |")
+        rows.append(f"| `{name}` | {default.replace('|', '¦')} | {_cell(meaning)} |")
     return rows
 
 
 def cli_page() -> str:
-    os.environ["COLUMNS"] = "100"  # argparse wraps usage lines to the terminal width
+    os.environ["COLUMNS"] = "90"  # argparse wraps usage lines to the terminal width
     from aekit.cli.main import build_parser
 
     parser = build_parser()[0]
@@ -113,9 +113,8 @@ def _config_table(cls: type) -> list[str]:
             default = f.default_factory()
         else:
             default = "(required)"
-        rows.append(
-            f"| `{f.name}` | `{_cell(repr(default))}` | {_cell(comments.get(f.name, ''))} |"
-        )
+        default = repr(default).replace("|", "¦")  # a code span: no escapes, no table pipes
+        rows.append(f"| `{f.name}` | `{default}` | {_cell(comments.get(f.name, ''))} |")
     return rows
 
 
@@ -175,6 +174,9 @@ def api_page() -> str:
     for title, paths in groups.items():
         out += [f"## {title}", ""]
         for path in paths:
+            alias = next((k for k, v in lazy.items() if ".".join(v) == path), None)
+            if alias:  # imported on first use by aekit.__getattr__
+                out += [f"`aekit.{alias}` is `{path}`, imported on first use:", ""]
             out += [f"::: {path}", "    options:", "      heading_level: 3", ""]
     return "\n".join(out)
 
