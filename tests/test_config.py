@@ -128,6 +128,7 @@ def test_a_typo_in_any_choice_is_refused_when_the_config_is_built(section, model
             "model.rho must be a finite number > 0 and < 1",
         ),
         ({"model": {"name": "vae", "sigma": 0}}, "model.sigma must be a finite number > 0"),
+        ({"run": {"after": ["loss", "recno"]}}, "run.after must be a list of values (one of loss"),
     ],
 )
 def test_numbers_out_of_range_are_refused_in_one_line_naming_the_key(d, message):
@@ -182,6 +183,11 @@ def test_the_literals_agree_with_the_tables_that_implement_them():
     assert set(typing.get_args(Precision)) == set(PRECISIONS)
     assert set(typing.get_args(Activation)) == set(_ACTIVATIONS)
     assert set(literal_choices(typing.get_type_hints(DataConfig)["binarize"])) == set(BINARIZE)
+    from aekit.report import KINDS
+
+    for kind in KINDS:  # every figure kind the report draws is accepted in run.after
+        RunConfig(after=[kind])
+    RunConfig(after=["latent:tsne", "weights:decoder", "decode:1.19,-3.36,2.06"])
 
 
 def test_every_config_field_has_a_comment_and_its_allowed_values_for_the_reference():

@@ -90,6 +90,17 @@ Binarize = bool | Literal["none", "threshold", "stochastic"]
 Device = Annotated[str, Pattern(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", "auto, cpu, cuda or cuda:N")]
 #: train.threads: "auto" (the cores other processes leave free, re-checked) or a fixed count
 Threads = PosInt | Literal["auto"]
+#: run.after: a figure kind (aekit.report.KINDS), with its option after a colon (latent:tsne,
+#: weights:decoder), or decode:Z1,Z2,... (the image of one code)
+FigureKind = Annotated[
+    str,
+    Pattern(
+        r"(loss|recon|animation|latent|manifold|traversal|interpolation|weights|samples)"
+        r"(:[\w-]+)?|decode:[-+0-9.eE, ]+",
+        "loss, recon, animation, latent[:tsne], manifold, traversal, interpolation, "
+        "weights[:decoder], samples, decode:Z1,Z2,...",
+    ),
+]
 
 
 class Checked:
@@ -178,7 +189,7 @@ class RunConfig(Checked):
     name: str | None = None  # run folder name under out_dir; default: model-data-timestamp
     out_dir: str = "runs"  # where run folders go
     recipe: str | None = None  # the recipe this run started from, if any
-    after: list[str] = field(default_factory=list)  # figures to write after training: plot kinds
+    after: list[FigureKind] = field(default_factory=list)  # figures to write after training
 
 
 @dataclass
