@@ -236,27 +236,25 @@ def test_regularised_overcomplete_models_get_no_identity_warning(caplog):
         assert "identity" not in caplog.text
 
 
-class _FakeTrainer:
-    def __init__(self, cfg):
-        self.cfg, self.groups = cfg, []
-
-    def optimizer_for(self, params):
-        params = list(params)
-        self.groups.append({id(p) for p in params})
-        return torch.optim.Adam(params, lr=1e-3)
-
-
 def test_greedy_pretraining_trains_one_layer_pair_at_a_time():
     from aekit.data import BatchMaker
+    from aekit.training.loop import fit_params
 
     m = aekit.create_model("stacked", (1, 8, 8), hidden=[32, 16], latent_dim=4)
     data = aekit.load_dataset("digits", split="train", limit=200)
     batches = BatchMaker(data, torch.device("cpu"), generator=torch.Generator().manual_seed(0))
     before = {k: v.clone() for k, v in m.state_dict().items()}
-    fake = _FakeTrainer(Config())
-    m.pretrain(fake, batches, epochs=1)
-    assert len(fake.groups) == 3 and len(m.pretrain_losses) == 3
-    for i, group in enumerate(fake.groups):
+    fit, groups = fit_params(batches, Config().train), []
+
+    def recording_fit(params, loss_fn, epochs):
+        params = list(params)
+        groups.append({id(p) for p in params})
+        return fit(params, loss_fn, epochs)
+
+    m.pretrain(recording_fit, epochs=1)
+    assert len(groups) == 3 and len(m.pretrain_losses) == 3
+    assert all(math.isfinite(v) and v > 0 for v in m.pretrain_losses)
+    for i, group in enumerate(groups):
         want = {id(p) for p in [*m.enc_block(i).parameters(), *m.dec_block(i).parameters()]}
         assert group == want
     changed = [k for k, v in m.state_dict().items() if not torch.equal(v, before[k])]

@@ -1,8 +1,7 @@
 """aekit: autoencoders on PyTorch. Train, see, measure and use them."""
 
-__version__ = "0.1.0"
-
 from aekit._registry import create_model, list_models, register_model  # noqa: E402
+from aekit._version import __version__ as __version__
 from aekit.api import load, train, train_recipe  # noqa: E402
 from aekit.config import Config, DataConfig, RunConfig, TrainConfig  # noqa: E402
 from aekit.data import list_datasets, load_dataset  # noqa: E402
@@ -12,6 +11,7 @@ from aekit.errors import (  # noqa: E402
     DataError,
     ExportError,
     TrainingDiverged,
+    TrainingInterrupted,
 )
 from aekit.models import AEOutput, Autoencoder  # noqa: E402
 from aekit.models.summary import model_summary  # noqa: E402
@@ -54,6 +54,7 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "create_model",
     "evaluate",
     "export",

@@ -44,17 +44,21 @@ def train(
         from aekit.training.tensorboard import TensorBoardLogger
 
         cbs.append(TensorBoardLogger())
-    state = Trainer(cfg, cbs, resume=resume).run()
+
+    def end_of_run(state) -> None:  # under the run folder's lock; a --resume redoes it
+        info = read_run_config(state.run_dir)
+        run = Run(state.run_dir, info, state.model.eval(), config=cfg, history=state.history)
+        _write_summary_txt(run)
+        if report:
+            from aekit.report.finish import finish_run
+
+            finish_run(run, cfg.run.after)
+
+    state = Trainer(cfg, cbs, resume=resume, end_of_run=end_of_run).run()
     if state.rank != 0:
         return Run(state.run_dir, {}, state.model.eval(), config=cfg, history=state.history)
     info = read_run_config(state.run_dir)
-    run = Run(state.run_dir, info, state.model.eval(), config=cfg, history=state.history)
-    _write_summary_txt(run)
-    if report:
-        from aekit.report.finish import finish_run
-
-        finish_run(run, cfg.run.after)
-    return run
+    return Run(state.run_dir, info, state.model.eval(), config=cfg, history=state.history)
 
 
 def train_recipe(

@@ -20,3 +20,7 @@ class TrainingDiverged(AekitError, RuntimeError):
 class ExportError(AekitError, RuntimeError):
     """A model the exporter cannot convert, a missing optional package, or an exported file that
     does not reproduce the model (it is removed, never left behind)."""
+
+
+class TrainingInterrupted(AekitError):
+    """Ctrl-C or SIGTERM stopped training after a checkpoint; the message says how to resume."""

@@ -60,8 +60,13 @@ MODEL_SUMMARY = "model_summary.txt"
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:  # disk full, read-only folder: leave no *.tmp behind
+        if tmp.exists():
+            tmp.unlink()
+        raise
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import traceback
 
-from aekit.errors import AekitError
+from aekit.errors import AekitError, TrainingInterrupted
 from aekit.training.threads import ThreadPolicy
 
 # each module has add_parser(subparsers) and run(args) -> int
@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     ThreadPolicy("auto").apply(quiet=True)
     try:
         return handlers[args.command].run(args) or 0
+    except TrainingInterrupted as e:  # a checkpoint was written: the message says how to go on
+        print(f"aekit: {e}", file=sys.stderr)
+        return 130
     except AekitError as e:
         print(f"aekit: error: {one_line(e)}", file=sys.stderr)
         return 2

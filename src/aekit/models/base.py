@@ -95,6 +95,14 @@ class Autoencoder(nn.Module):
         training set's :class:`aekit.data.BatchMaker` (e.g. ``batches.mean_target()``); a
         model asks only for what it uses, so the others pay nothing at start-up."""
 
+    def pretrain(self, fit, epochs: int, loss: str = "mse") -> None:
+        """A phase of the model's own before a fresh run's main epochs, when
+        ``train.pretrain_epochs`` (``epochs``) > 0; e.g. greedy layer-wise pretraining.
+        ``fit(params, loss_fn, epochs)`` trains ``params`` with a fresh optimiser of the run's
+        kind to minimise ``loss_fn(x, target)`` over shuffled training batches (input, clean
+        target) and returns the last epoch's mean loss; ``loss``: the run's loss name. Default:
+        nothing."""
+
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called before each epoch (0-based); e.g. KL warm-up."""
 

@@ -68,38 +68,28 @@ class StackedAutoencoder(Autoencoder):
             h = self.enc_block(i)(h)
         return h
 
-    def pretrain(self, trainer, batches, epochs: int) -> None:
+    def pretrain(self, fit, epochs: int, loss: str = "mse") -> None:
         """Greedy layer-wise pretraining: ``epochs`` epochs per layer, lower layers frozen.
 
-        ``trainer.optimizer_for(params)`` gives the run's optimiser; ``batches(idx)`` gives
-        (input, clean target). Layer 0 uses the run's loss (and denoises when noise is on);
-        higher layers reconstruct the codes below them with squared error.
+        ``fit`` is the base class's hook argument. Layer 0 uses the run's ``loss`` (and
+        denoises when noise is on); higher layers reconstruct the codes below them with
+        squared error.
         """
-        t = trainer.cfg.train
-        n = len(batches)
         self.train()
         self.pretrain_losses = []
         for layer in range(self.n_layers):
             enc, dec = self.enc_block(layer), self.dec_block(layer)
-            opt = trainer.optimizer_for([*enc.parameters(), *dec.parameters()])
-            for _ in range(epochs):
-                perm = torch.randperm(n, device=batches.device, generator=batches.generator)
-                total = torch.zeros((), device=batches.device)
-                for s in range(0, n, t.batch_size):
-                    idx = perm[s : s + t.batch_size]
-                    x, target = batches(idx)
-                    with torch.no_grad():  # the layers below are frozen
-                        h_in, h_target = self.codes(x, layer), self.codes(target, layer)
-                    recon = dec(enc(h_in))
-                    if layer == 0:
-                        loss = reconstruction_loss(t.loss, recon, h_target)
-                    else:
-                        loss = F.mse_loss(recon, h_target)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach() * len(idx)
-            self.pretrain_losses.append(float(total) / n if epochs else float("nan"))
+
+            def layer_loss(x, target, layer=layer, enc=enc, dec=dec) -> torch.Tensor:
+                with torch.no_grad():  # the layers below are frozen
+                    h_in, h_target = self.codes(x, layer), self.codes(target, layer)
+                recon = dec(enc(h_in))
+                if layer == 0:
+                    return reconstruction_loss(loss, recon, h_target)
+                return F.mse_loss(recon, h_target)
+
+            params = [*enc.parameters(), *dec.parameters()]
+            self.pretrain_losses.append(fit(params, layer_loss, epochs))
         self._stacked_state = {k: v.detach().clone() for k, v in self.state_dict().items()}
 
     def run_metrics(self) -> dict[str, float]:

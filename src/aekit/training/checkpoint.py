@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-import aekit
 from aekit._registry import model_config
+from aekit._version import __version__
 from aekit.config import Config
 from aekit.errors import AekitError, ConfigError
 from aekit.training.run_dir import atomic_write_text, read_run_config
@@ -92,32 +93,39 @@ def write_checkpoint(
     weights: dict[str, torch.Tensor],
     rng: dict[str, torch.Tensor],
     optimizer: dict[str, Any],
+    batch: int = 0,
 ) -> Path:
-    """Write one complete checkpoint for the end of ``epoch`` (1-based); see the module docstring.
+    """Write one complete checkpoint for the end of ``epoch`` (1-based), or ``batch`` batches
+    into the epoch after it (an interrupted run); see the module docstring.
 
     ``state`` is JSON (counters, history, ...); ``weights``/``rng`` tensors; ``optimizer`` the
     state_dicts for ``torch.save``.
     """
     root = run_dir / CHECKPOINT
     root.mkdir(exist_ok=True)
-    name = f"epoch_{epoch:04d}"
+    name = f"epoch_{epoch:04d}" + (f"_batch_{batch:05d}" if batch else "")
     tmp, final = root / f"{name}.tmp", root / name
     for stale in (tmp, final):  # left by a process killed before it committed
         if stale.exists():
             shutil.rmtree(stale)
     tmp.mkdir()
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in weights.items()},
-        str(tmp / "model.safetensors"),
-    )
-    save_file({k: v.cpu().contiguous() for k, v in rng.items()}, str(tmp / "rng.safetensors"))
-    torch.save(optimizer, tmp / "optimizer.pt")
-    os.replace(tmp, final)
+    try:
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in weights.items()},
+            str(tmp / "model.safetensors"),
+        )
+        save_file({k: v.cpu().contiguous() for k, v in rng.items()}, str(tmp / "rng.safetensors"))
+        torch.save(optimizer, tmp / "optimizer.pt")
+        os.replace(tmp, final)
+    except BaseException:  # disk full, read-only folder, ...: leave no half-written set
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     record = {
         "format": FORMAT,
         "dir": name,
         "epoch": epoch,
-        "aekit_version": aekit.__version__,
+        "batch": batch,
+        "aekit_version": __version__,
         "torch_version": torch.__version__,
         **state,
     }
@@ -133,22 +141,21 @@ def read_checkpoint(run_dir: str | Path) -> Checkpoint:
     p = Path(run_dir)
     f = p / CHECKPOINT / STATE
     if not f.is_file():
-        raise AekitError(
-            f"{str(p)!r} has no checkpoint ({CHECKPOINT}/{STATE}): it was trained with "
-            "train.checkpoint_every=0 or by an aekit without checkpoints, so it cannot be "
-            "resumed; start a new run with `aekit train`"
-        )
+        raise AekitError(no_checkpoint_message(p))
     try:
         state = json.loads(f.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AekitError(
             f"{str(f)!r} is corrupt ({e}); start a new run with `aekit train`"
         ) from None
-    if state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        got = state.get("format") if isinstance(state, dict) else None
+        version = state.get("aekit_version") if isinstance(state, dict) else None
         raise AekitError(
-            f"{str(f)!r} has checkpoint format {state.get('format')!r}; this aekit reads format "
-            f"{FORMAT}: resume it with the aekit that wrote it ({state.get('aekit_version')})"
+            f"{str(f)!r} has checkpoint format {got!r}; this aekit reads format "
+            f"{FORMAT}: resume it with the aekit that wrote it ({version})"
         )
+    check_state(f, state)
     path = p / CHECKPOINT / state["dir"]
     for name in ("model.safetensors", "rng.safetensors", "optimizer.pt"):
         if not (path / name).is_file():
@@ -156,6 +163,66 @@ def read_checkpoint(run_dir: str | Path) -> Checkpoint:
                 f"the checkpoint of {str(p)!r} lacks {state['dir']}/{name}; it is damaged"
             )
     return Checkpoint(state, path)
+
+
+def no_checkpoint_message(p: Path) -> str:
+    """Why a run folder has nothing to resume, from what its config.json says."""
+    try:
+        every = read_run_config(p)["config"]["train"]["checkpoint_every"]
+    except (AekitError, KeyError, TypeError):
+        every = None
+    if every == 0:
+        return (
+            f"{str(p)!r} has no checkpoint ({CHECKPOINT}/{STATE}): it was trained with "
+            "train.checkpoint_every=0, so it cannot be resumed; start a new run with `aekit train`"
+        )
+    return (
+        f"{str(p)!r} has no checkpoint ({CHECKPOINT}/{STATE}): it stopped before its first "
+        "epoch ended, so there is nothing to resume; start it again with `aekit train` and "
+        "the same settings"
+    )
+
+
+#: state.json's keys and the types they must have (bool is not an int here)
+_STATE_TYPES = {
+    "dir": str,
+    "epoch": int,
+    "step": int,
+    "epochs": int,
+    "steps_per_epoch": int,
+    "world_size": int,
+    "device": str,
+    "metrics_bytes": int,
+    "history": list,
+}
+
+
+def check_state(f: Path, state: dict[str, Any]) -> None:
+    """Raise an AekitError unless ``state`` (a parsed state.json) has the shape a resume reads."""
+    bad = [
+        k
+        for k, kind in _STATE_TYPES.items()
+        if not isinstance(state.get(k), kind) or isinstance(state.get(k), bool)
+    ]
+    if not bad:
+        h = state["history"]
+        if not re.fullmatch(r"epoch_\d{4,}(_batch_\d{5,})?", state["dir"]):
+            bad.append("dir")
+        if not isinstance(state.get("batch", 0), int) or state.get("batch", 0) < 0:
+            bad.append("batch")
+        if min(state["epoch"], state["step"], state["metrics_bytes"]) < 0:
+            bad.append("epoch/step/metrics_bytes")
+        if min(state["epochs"], state["steps_per_epoch"], state["world_size"]) < 1:
+            bad.append("epochs/steps_per_epoch/world_size")
+        if len(h) != state["epoch"] or not all(isinstance(r, dict) for r in h):
+            bad.append("history")
+        elif h and not isinstance(h[-1].get("time_s"), (int, float)):
+            bad.append("history")
+    if bad:
+        raise AekitError(
+            f"{str(f)!r} is damaged (bad or missing {', '.join(bad)}); it cannot be resumed: "
+            "start a new run with `aekit train`"
+        )
 
 
 def resume_config(run_dir: str | Path) -> Config:
@@ -191,6 +258,12 @@ def resume_conflicts(cfg: Config, saved: dict[str, Any]) -> list[str]:
     ]
 
 
+def is_finished(info: dict[str, Any]) -> bool:
+    """Whether a run folder's config.json says its end-of-run phase completed ("finished" is
+    null until then; folders from before that key: when they have a "result")."""
+    return bool(info.get("finished")) if "finished" in info else "result" in info
+
+
 def check_resumable(
     run_dir: Path,
     cfg: Config,
@@ -222,7 +295,7 @@ def check_resumable(
             f"{str(run_dir)!r} was trained by {n} process(es), this is {world_size}; each keeps "
             f"its own random streams, so resume with the same number: {how}"
         )
-    if ckpt.epoch >= cfg.train.epochs:
+    if ckpt.epoch > cfg.train.epochs or (ckpt.epoch == cfg.train.epochs and is_finished(saved)):
         raise ConfigError(
             f"{str(run_dir)!r} has already trained {ckpt.epoch} epochs (train.epochs="
             f"{cfg.train.epochs}); to train longer, add --set train.epochs={2 * ckpt.epoch}"

@@ -5,13 +5,17 @@ are safetensors, configs JSON, optimiser state is read with ``torch.load(weights
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import save_file
+
+from aekit.errors import ConfigError
 
 # the file names and the read side live with aekit.Run; importable from here as before
 from aekit.run import (  # noqa: F401
@@ -24,13 +28,29 @@ from aekit.run import (  # noqa: F401
     read_run_config,
 )
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the run folder goes unlocked
+    fcntl = None
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` then rename over ``path``: a reader sees the old file or the new one, never
+    half of one; when the write fails (disk full, read-only folder) no ``*.tmp`` is left."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     """Weights (and buffers, e.g. BatchNorm statistics) as safetensors, written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(state, str(tmp)))
 
 
 def write_run_config(run_dir: Path, info: dict[str, Any]) -> None:
@@ -49,3 +69,26 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
         except FileExistsError:
             i += 1
             cand = base / f"{name}-{i}"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold an exclusive OS lock on the run folder (``flock`` on the folder itself, so nothing
+    is written to take it) while a process trains or finishes it; the kernel drops it when the
+    process ends, however it ends. A second process is refused with a ConfigError."""
+    p = Path(run_dir)
+    if fcntl is None or not p.is_dir():  # no folder: the reader that follows says so
+        yield
+        return
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"{str(p)!r} is in use by another aekit process (training or resuming it); "
+                "wait for it to end, or train into a new folder with --name"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

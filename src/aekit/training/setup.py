@@ -1,0 +1,279 @@
+"""What a run needs before its first step, read and checked before anything is written: the
+device, the data splits, the model, the generators and batch makers, the optimiser and
+schedule, and, for a resume, every part of the checkpoint (a failed resume changes nothing)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aekit._registry import create_model, model_config_dict
+from aekit._version import __version__
+from aekit.config import Config
+from aekit.data import BatchMaker, Dataset, load_dataset
+from aekit.errors import ConfigError, DataError
+from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
+from aekit.training.checkpointer import Checkpointer
+from aekit.training.distributed import Dist
+from aekit.training.optim import make_optimizer, make_scheduler
+from aekit.training.run_dir import read_run_config
+from aekit.training.step import Precision
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device 'cuda' asked for but CUDA is not available; use --device cpu (or auto)"
+        )
+    return dev
+
+
+def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
+    d = cfg.data
+    kw = dict(
+        val_fraction=d.val_fraction,
+        split_seed=d.split_seed,
+        image_size=d.image_size,
+        grayscale=d.grayscale,
+        limit=d.limit,
+    )
+    train = load_dataset(d.name, d.data_dir, "train", **kw)
+    val = load_dataset(d.name, d.data_dir, "val", **kw) if d.val_fraction > 0 else train
+    return train, val
+
+
+def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
+    """The checks that need the data; the others ran when the config was built (config.py)."""
+    t = cfg.check().train
+    if t.batch_size < world_size:
+        raise ConfigError(
+            f"train.batch_size {t.batch_size} is the global batch, split over {world_size} "
+            f"processes: it must be at least {world_size}; try --batch-size {128 * world_size}"
+        )
+    if t.batch_size > n_train:
+        raise ConfigError(
+            f"batch size {t.batch_size} must be between 1 and the {n_train} training samples; "
+            f"try --batch-size {min(128, n_train)}"
+        )
+
+
+def has_conv(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has 2-D convolutions (which train faster channels-last on the CPU)."""
+    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    return any(isinstance(m, convs) for m in model.modules())
+
+
+def default_run_name(cfg: Config) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = cfg.run.recipe or cfg.model["name"]
+    data = Path(cfg.data.name).name.replace(" ", "_")
+    return f"{base}-{data}-{stamp}"
+
+
+@dataclass
+class Resume:
+    """A run folder to continue, read whole and checked before anything is written."""
+
+    run_dir: Path
+    saved: dict[str, Any]  # its config.json
+    ckpt: Checkpoint
+    weights: dict[str, torch.Tensor]
+    rng: dict[str, torch.Tensor]
+    epoch_pass: Any = None  # the interrupted epoch's progress (loop.EpochPass), if any
+
+
+def read_resume(run_dir: Path, cfg: Config, device, world: int) -> Resume:
+    saved = read_run_config(run_dir)
+    ckpt = read_checkpoint(run_dir)
+    check_resumable(run_dir, cfg, saved, ckpt, device, world)
+    return Resume(run_dir, saved, ckpt, ckpt.weights(), ckpt.rng())
+
+
+@dataclass
+class Setup:
+    """Everything a run trains with; built by :func:`prepare`, which writes nothing."""
+
+    device: torch.device
+    train_data: Dataset
+    val_data: Dataset
+    model: torch.nn.Module
+    info: dict[str, Any]  # config.json's content
+    gen: torch.Generator  # noise, binarisation (this rank's own under DDP)
+    shuffle: torch.Generator  # each epoch's permutation (``gen`` itself when not distributed)
+    batches: BatchMaker
+    val_gen: torch.Generator
+    val_batches: BatchMaker
+    precision: Precision
+    opt: torch.optim.Optimizer
+    sched: Any
+    checkpointer: Checkpointer
+    steps_per_epoch: int
+    resume: Resume | None
+
+
+def build_model(cfg: Config, model, train_data: Dataset, device) -> torch.nn.Module:
+    m = dict(cfg.model)
+    name = m.pop("name")
+    model = model or create_model(name, train_data.sample_shape, cfg.data.pixel_range, **m)
+    model = model.to(device)
+    if cfg.train.channels_last and device.type == "cpu" and has_conv(model):
+        model = model.to(memory_format=torch.channels_last)  # NHWC: oneDNN's own layout
+    return model
+
+
+def generators(t, dd: Dist, device, info: dict) -> tuple[torch.Generator, torch.Generator]:
+    """(batches' generator, shuffling generator), seeded from train.seed."""
+    gen = torch.Generator(device=device).manual_seed(t.seed)  # shuffling and noise
+    if not dd.enabled:
+        return gen, gen
+    # the same permutation on every rank; noise, binarisation, dropout and VAE samples
+    # from each rank's own streams
+    shuffle = torch.Generator(device=device).manual_seed(t.seed)
+    gen = torch.Generator(device=device).manual_seed(dd.rank_seed(t.seed))
+    torch.manual_seed(dd.rank_seed(t.seed))
+    info["distributed"] = {"world_size": dd.world, "backend": dd.backend}
+    return gen, shuffle
+
+
+def batch_maker(data: Dataset, cfg: Config, device, gen) -> BatchMaker:
+    d = cfg.data
+    return BatchMaker(data, device, d.pixel_range, d.binarize, d.noise, d.noise_level, gen)
+
+
+def prepare(cfg: Config, dd: Dist, device_name: str, model, resume: Path | None) -> Setup:
+    """Read and check all a run needs, in the order its random draws were always made."""
+    t = cfg.train
+    device = resolve_device(device_name)
+    res = None if resume is None else read_resume(resume, cfg, device, dd.world)
+    torch.manual_seed(t.seed)
+    train_data, val_data = load_splits(cfg)
+    check_config(cfg, len(train_data), dd.world)
+    precision = Precision(t.precision, device)
+    model = build_model(cfg, model, train_data, device)
+    info = run_info(cfg, model, train_data, val_data, device)
+    steps_per_epoch = math.ceil(len(train_data) / t.batch_size)
+    if res is not None:
+        resumed_info(res, info, steps_per_epoch, t.batch_size)
+        load_weights(model, res)
+    elif dd.is_main:
+        overcomplete_warning(model, cfg)
+    gen, shuffle = generators(t, dd, device, info)
+    val_gen = torch.Generator(device=device)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], t)
+    sched = make_scheduler(opt, t, steps_per_epoch)
+    ckp = Checkpointer(t, dd, device, gen, shuffle, precision)
+    if res is not None:
+        sched = ckp.restore(res.ckpt, opt, sched, steps_per_epoch)
+        res.epoch_pass = ckp.epoch_pass(res.ckpt, res.rng)
+    return Setup(
+        device=device,
+        train_data=train_data,
+        val_data=val_data,
+        model=model,
+        info=info,
+        gen=gen,
+        shuffle=shuffle,
+        batches=batch_maker(train_data, cfg, device, gen),
+        val_gen=val_gen,
+        val_batches=batch_maker(val_data, cfg, device, val_gen),
+        precision=precision,
+        opt=opt,
+        sched=sched,
+        checkpointer=ckp,
+        steps_per_epoch=steps_per_epoch,
+        resume=res,
+    )
+
+
+def resumed_info(res: Resume, info: dict, steps_per_epoch: int, batch_size: int) -> None:
+    """Check that the data still gives the checkpoint's steps per epoch; keep the run's
+    creation time and add this resume to its list."""
+    if res.ckpt.state["steps_per_epoch"] != steps_per_epoch:
+        raise ConfigError(
+            f"{res.run_dir} has {res.ckpt.state['steps_per_epoch']} steps per epoch in its "
+            "checkpoint and a different number here: its data changed; start a new run"
+        )
+    info["created"] = res.saved.get("created", info["created"])
+    now = dt.datetime.now().isoformat(timespec="seconds")
+    info["resumed"] = [*res.saved.get("resumed", []), {"from_epoch": res.ckpt.epoch, "at": now}]
+
+
+def load_weights(model: torch.nn.Module, res: Resume) -> None:
+    try:
+        model.load_state_dict(res.weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[-1].strip()
+        raise ConfigError(
+            f"the checkpoint of {str(res.run_dir)!r} does not fit its model ({first}); it was "
+            "written for another architecture: start a new run with `aekit train`"
+        ) from None
+
+
+def overcomplete_warning(model, cfg: Config) -> None:
+    from aekit.models.base import Autoencoder
+
+    unregularised = type(model).regularizers is Autoencoder.regularizers
+    if model.latent_dim > model.input_dim and cfg.data.noise == "none" and unregularised:
+        log.warning(
+            "latent size %d exceeds the input size %d and nothing regularises the code: the model "
+            "can learn the identity. Add noise (--set data.noise=gaussian --set data.noise_level=0.3) "
+            "or a sparsity penalty.",
+            model.latent_dim,
+            model.input_dim,
+        )
+
+
+def run_info(cfg: Config, model, train: Dataset, val: Dataset, device) -> dict[str, Any]:
+    m = model_config_dict(model)
+    return {
+        "aekit_version": __version__,
+        "torch_version": torch.__version__,
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "model": {"name": model.registry_name, **m},
+        "input_shape": list(model.input_shape),
+        "pixel_range": cfg.data.pixel_range,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(device),
+        "data": {
+            "name": train.name,
+            "n_train": len(train),
+            "n_val": len(val),
+            "split": train.info.get("split_seed", cfg.data.split_seed),
+            "val_fraction": cfg.data.val_fraction,
+            "classes": train.classes,
+            "lo": None if train.lo is None else train.lo.flatten().tolist(),
+            "hi": None if train.hi is None else train.hi.flatten().tolist(),
+        },
+    }
+
+
+def config_from_any(config: Config | dict | str | Path | None) -> Config:
+    from aekit.config import apply_config_dict, load_config_file
+
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return dataclasses.replace(config)
+    if isinstance(config, (str, Path)):
+        return apply_config_dict(Config(), load_config_file(config))
+    if isinstance(config, dict):
+        return apply_config_dict(Config(), config)
+    raise DataError(
+        f"config must be a Config, a dict or a path to a .toml file; got {type(config).__name__}"
+    )

@@ -1,0 +1,105 @@
+"""One optimiser step on one batch, behind one interface: autograd under a precision (fp32,
+bf16/fp16 autocast with fp16 loss scaling), or the autograd-free step of ``fastpath`` where it
+applies. ``step(x, target, w)`` returns (loss, named terms) and has stepped the optimiser."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+
+import aekit.training.fastpath as fastpath
+from aekit.errors import ConfigError
+
+#: train.precision -> the autocast dtype (None: plain float32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+Terms = dict[str, torch.Tensor]
+
+
+class Precision:
+    """Mixed precision for the forward pass and the loss: autocast to bf16/fp16, with loss
+    scaling for fp16 (its range is too small for small gradients). fp32 is a no-op."""
+
+    def __init__(self, name: str, device: torch.device):
+        self.dtype = PRECISIONS[name]
+        if name == "fp16" and device.type != "cuda":
+            raise ConfigError(
+                "train.precision fp16 needs a CUDA device; use --set train.precision=bf16 on CPU"
+            )
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def step(self, opt, params, grad_clip: float) -> None:
+        if self.scaler:
+            if grad_clip > 0:
+                self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+            return
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+
+
+class Step:
+    """Autograd: ``terms(x, target)`` gives the named loss terms (under the precision's
+    autocast); their sum, times the rank's weight ``w`` under DDP, is back-propagated."""
+
+    def __init__(
+        self,
+        opt: torch.optim.Optimizer,
+        terms: Callable[[torch.Tensor, torch.Tensor], Terms],
+        precision: Precision,
+        grad_clip: float = 0.0,
+    ):
+        self.opt, self.terms, self.precision, self.grad_clip = opt, terms, precision, grad_clip
+        self.params = [p for g in opt.param_groups for p in g["params"]]
+
+    def __call__(self, x, target, w: float | None = None) -> tuple[torch.Tensor, Terms]:
+        with self.precision.autocast():
+            terms = self.terms(x, target)
+        values = iter(terms.values())
+        loss = next(values)
+        for v in values:  # no `sum()`: it starts with an extra `0 + tensor` op
+            loss = loss + v
+        self.opt.zero_grad(set_to_none=True)
+        self.precision.backward(loss if w is None else loss * w)
+        self.precision.step(self.opt, self.params, self.grad_clip)
+        return loss, terms
+
+
+class FastStep(Step):
+    """The autograd-free step (training/fastpath.py): it writes every ``.grad`` itself."""
+
+    def __init__(self, opt, model, loss: str, precision: Precision, grad_clip: float = 0.0):
+        super().__init__(opt, None, precision, grad_clip)
+        self.fast = fastpath.MLPStep(model, loss)
+
+    def __call__(self, x, target, w: float | None = None) -> tuple[torch.Tensor, Terms]:
+        loss = self.fast(x, target)
+        self.precision.step(self.opt, self.params, self.grad_clip)
+        return loss, {"recon": loss}
+
+
+def model_step(model, forward, opt, train_cfg, precision: Precision, distributed: bool) -> Step:
+    """The run's step: the autograd-free one where it applies and is allowed, else autograd
+    through ``forward`` (the DDP wrapper when distributed, else the model)."""
+    t = train_cfg
+    if t.fast_mlp_step and fastpath.applies(model, t.loss, t.precision, distributed):
+        return FastStep(opt, model, t.loss, precision, t.grad_clip)
+
+    def terms(x, target):
+        return model.loss_terms(forward(x), x, target, t.loss)
+
+    return Step(opt, terms, precision, t.grad_clip)
