@@ -413,7 +413,7 @@ def describe(tp: Any) -> str:
         ranges = [m.text() for m in metas if isinstance(m, Range)]
         return " ".join([describe(base), *ranges])
     if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in args)
+        return str(args[0]) if len(args) == 1 else "one of " + ", ".join(str(a) for a in args)
     if tp is Any:
         return "any value"
     if origin in (list, tuple):
