@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from aekit.config import Config, load_config_file, parse_set
+from aekit.config import Config, Loss, Optimizer, Schedule, describe, load_config_file, parse_set
 from aekit.errors import ConfigError
 from aekit.recipes import recipe_configs
 
@@ -72,9 +72,9 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--optimizer", help="sgd, adam, adamw")
-    p.add_argument("--schedule", help="none, step, exponential, cosine, onecycle")
-    p.add_argument("--loss", help="mse, bce, l1")
+    p.add_argument("--optimizer", help=describe(Optimizer))
+    p.add_argument("--schedule", help=describe(Schedule))
+    p.add_argument("--loss", help=describe(Loss))
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--precision", help="fp32 (default), bf16 (autocast), fp16 (CUDA)")
