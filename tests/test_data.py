@@ -10,13 +10,13 @@ import torch
 from PIL import Image
 
 import aekit
-from aekit.data import read_idx, write_idx
-from aekit.data.sources import _load_source
+from aekit.data import Dataset, read_idx, write_idx
+from aekit.data.sources import clear_cache
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    _load_source.cache_clear()
+    clear_cache()
 
 
 def write_fake_mnist(folder, n_train=50, n_test=20, gz=True):
@@ -92,7 +92,7 @@ def test_download_rejects_a_file_with_the_wrong_md5(tmp_path, monkeypatch):
     import io
     import urllib.request
 
-    from aekit.data.sources import download_idx
+    from aekit.data.idx_sources import download_idx
 
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"not the real file"))
     with pytest.raises(aekit.DataError, match="md5"):
@@ -104,7 +104,7 @@ def test_download_accepts_the_official_bytes(tmp_path, monkeypatch, mnist_dir):
     import io
     import urllib.request
 
-    from aekit.data.sources import download_idx
+    from aekit.data.idx_sources import download_idx
 
     data = (mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: io.BytesIO(data))
@@ -161,7 +161,7 @@ def test_image_folder_with_classes_and_resizing(tmp_path):
             Image.new("L", (10 + i, 12), color).save(tmp_path / cls / f"{i}.png")
     with pytest.raises(aekit.DataError, match="--image-size"):
         aekit.load_dataset(str(tmp_path), split="all")
-    _load_source.cache_clear()
+    clear_cache()
     d = aekit.load_dataset(str(tmp_path), split="all", image_size=(16, 16))
     assert d.sample_shape == (1, 16, 16) and d.classes == ["cat", "dog"]
     assert d.labels.tolist() == [0, 0, 0, 1, 1, 1]
@@ -252,3 +252,115 @@ def test_stochastic_binarisation_draws_bernoulli_pixels_per_batch():
     assert torch.equal(unit_images(data, "stochastic"), unit_images(data, "stochastic"))
     with pytest.raises(aekit.ConfigError, match="unknown data.binarize"):
         BatchMaker(data, torch.device("cpu"), binarize="random")
+
+
+# -- the cache: keyed on the files, never shared ---------------------------------------------
+
+
+def test_resaving_an_array_at_the_same_path_loads_the_new_array(tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.zeros((10, 3), dtype=np.float32))
+    first = aekit.load_dataset(str(p), split="all")
+    np.save(p, np.arange(40, dtype=np.float32).reshape(10, 4))  # new shape and values
+    second = aekit.load_dataset(str(p), split="all")
+    assert first.sample_shape == (3,) and second.sample_shape == (4,)
+    assert float(second.hi.max()) == 39.0
+
+
+def test_an_edited_image_folder_is_read_again(tmp_path):
+    for i in range(3):
+        Image.new("L", (4, 4), 10).save(tmp_path / f"{i}.png")
+    assert len(aekit.load_dataset(str(tmp_path), split="all")) == 3
+    Image.new("L", (4, 4), 10).save(tmp_path / "3.png")
+    assert len(aekit.load_dataset(str(tmp_path), split="all")) == 4
+
+
+@pytest.mark.parametrize("split", ["all", "train", "test"])
+def test_changing_a_loaded_dataset_does_not_change_later_loads(split):
+    d = aekit.load_dataset("digits", split=split)
+    before = aekit.load_dataset("digits", split=split).x.clone()
+    d.x.zero_()
+    d.labels.zero_()
+    d.classes.append("extra")
+    d.info["n_files"] = -1
+    again = aekit.load_dataset("digits", split=split)
+    assert torch.equal(again.x, before) and again.x.max() == 255
+    assert again.labels.max() == 9 and len(again.classes) == 10 and "n_files" not in again.info
+
+
+def test_a_cached_source_is_not_read_twice(tmp_path, monkeypatch):
+    from aekit.data import files
+
+    p = tmp_path / "x.npy"
+    np.save(p, np.ones((6, 2), dtype=np.float32))
+    reads = []
+    real = files.load_array
+    monkeypatch.setattr(files, "load_array", lambda q: reads.append(q) or real(q))
+    aekit.load_dataset(str(p), split="all")
+    aekit.load_dataset(str(p), split="train")
+    assert len(reads) == 1
+
+
+def test_has_test_split_comes_from_the_source_entry():
+    from aekit.data import has_test_split, register_dataset
+    from aekit.data.registry import SOURCES
+
+    assert has_test_split("mnist") and has_test_split("fashion-mnist")
+    assert not has_test_split("digits") and not has_test_split("some/folder")
+
+    @register_dataset("tiny-with-test", "a test source", has_test=True)
+    def _tiny(data_dir=None):
+        x = torch.zeros(4, 3)
+        return {"train": Dataset("tiny", x), "test": Dataset("tiny", x[:2] + 1, split="test")}
+
+    try:
+        assert has_test_split("tiny-with-test")
+        assert float(aekit.load_dataset("tiny-with-test", split="test").x.max()) == 1.0
+    finally:
+        del SOURCES["tiny-with-test"]
+
+
+# -- training on arrays and Datasets in memory -----------------------------------------------
+
+
+def test_train_takes_an_array_and_writes_no_data_file(tmp_path):
+    x = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    run = aekit.train(
+        model={"name": "linear", "latent_dim": 2},
+        train={"epochs": 1, "batch_size": 16, "recon_every": 0},
+        run={"out_dir": str(tmp_path)},
+        data=x,
+        report=False,
+    )
+    assert run.model.input_shape == (5,)
+    assert not list(tmp_path.rglob("*.np[yz]"))
+    assert run.config.data.name.startswith("array-")
+
+
+def test_train_takes_a_dataset(tmp_path):
+    ds = aekit.load_dataset("digits", split="all")
+    ds.x = ds.x[:100]
+    ds.labels = ds.labels[:100]
+    run = aekit.train(
+        model={"name": "mlp", "hidden": [8], "latent_dim": 2},
+        train={"epochs": 1, "batch_size": 32, "recon_every": 0},
+        run={"out_dir": str(tmp_path)},
+        data=ds,
+        report=False,
+    )
+    assert run.model.input_shape == (1, 8, 8)
+    info = __import__("json").loads((run.run_dir / "config.json").read_text())
+    assert info["data"]["n_train"] + info["data"]["n_val"] == 100
+
+
+def test_sklearn_and_load_dataset_scale_an_array_the_same_way(tmp_path):
+    from aekit.sklearn import AutoencoderReducer
+
+    x = np.random.default_rng(1).normal(size=(40, 3)) * [1, 10, 100]
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    ds = aekit.load_dataset(str(tmp_path / "x.npy"), split="all")
+    r = AutoencoderReducer(hidden=[4], epochs=1, batch_size=8).fit(x.astype(np.float32))
+    assert r.scaling_.kind == ds.scaling.kind == "minmax"
+    assert torch.equal(r.scaling_.lo, ds.lo) and torch.equal(r.scaling_.hi, ds.hi)
+    unit = ds.to_unit(ds.x)
+    assert torch.allclose(ds.scaling.from_unit(unit.double()), ds.x.double(), atol=1e-4)

@@ -24,6 +24,9 @@ def train(
 
     ``config`` is a :class:`Config`, a nested dict ({"model": {...}, "train": {...}}), or a
     path to a TOML file; keyword sections (``train={"epochs": 5}``) are applied on top.
+    ``data`` may also be the samples themselves: a NumPy array (N, D) or images, or an
+    :class:`aekit.data.Dataset` (``aekit.train(data=X, model={"name": "linear"})``); nothing is
+    written to disk for it, and the run folder names it by its shape.
     ``report``: also write eval.json, the ``run.after`` figures, report.html, README.md and,
     for plain autoencoders, prior.json (a Gaussian fitted to the training codes).
     ``resume``: a run folder to continue, in place, from its last checkpoint up to
@@ -31,6 +34,18 @@ def train(
     (``aekit.train(resume=run_dir, train={"epochs": 40})`` extends it). Under ``torchrun`` every
     process calls this; only rank 0 writes files, and the others get a Run with no ``result``.
     """
+    from aekit.data import Dataset, array_to_dataset, in_memory
+
+    data = sections.get("data")
+    if data is None or isinstance(data, dict):
+        return _train(config, callbacks, report, resume, sections)
+    if not isinstance(data, Dataset):
+        data = array_to_dataset(data, None, "array")
+    with in_memory(data) as name:
+        return _train(config, callbacks, report, resume, {**sections, "data": {"name": name}})
+
+
+def _train(config, callbacks, report: bool, resume, sections: dict) -> Run:
     from aekit.config import apply_config_dict
     from aekit.viz.run_plots import RunPlots
 

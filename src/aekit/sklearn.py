@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
-import uuid
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,30 +20,30 @@ log = logging.getLogger(__name__)
 
 
 class _AutoencoderEstimator(BaseEstimator):
-    """Shared fitting: X is written to a temporary .npy and trained on by ``aekit.train`` (the
-    one trainer), so every aekit model, loss and option is available.
+    """Shared fitting: X is handed to ``aekit.train`` (the one trainer) as an in-memory
+    dataset, so every aekit model, loss and option is available.
 
     X: (N, D) numbers (each feature min-max scaled to [0, 1] with the training minimum and
     maximum) or images (N, H, W), (N, C, H, W), (N, H, W, C): uint8 (divided by 255) or floats
-    in [0, 1].
+    in [0, 1]: the rule of :class:`aekit.data.Scaling`, the same as ``aekit train`` on a file.
     """
 
     def _fit_model(self, X) -> np.ndarray:
         import aekit
+        from aekit.data import array_to_dataset
 
         X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=2)
-        self._set_scaling(X)
+        data = array_to_dataset(X, None, "X")
+        self.scaling_ = data.scaling
         opts = dict(self.model_options or {})
         model = {"name": self.model, "latent_dim": self.latent_dim, **opts}
         if self.hidden is not None:
             model["hidden"] = list(self.hidden)
         with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
-            path = Path(tmp) / f"X-{uuid.uuid4().hex}.npy"  # unique: the data cache keys on it
-            np.save(path, X)
             out_dir = self.out_dir if self.out_dir is not None else tmp
             run = aekit.train(
                 {
-                    "data": {"name": str(path), "val_fraction": 0.0},
+                    "data": {"val_fraction": 0.0},
                     "model": model,
                     "train": {
                         "epochs": self.epochs,
@@ -60,21 +58,12 @@ class _AutoencoderEstimator(BaseEstimator):
                     "run": {"out_dir": str(out_dir)},
                 },
                 report=False,
+                data=data,
             )
         self.model_ = run.model.cpu().eval()
         self.run_dir_ = run.run_dir if self.out_dir is not None else None
         self.history_ = run.history
         return X
-
-    # -- scaling, exactly as aekit.data reads arrays ----------------------------------------------
-    def _set_scaling(self, X: np.ndarray) -> None:
-        if X.dtype == np.uint8:
-            self.scaling_, self.lo_, self.hi_ = "uint8", None, None
-        elif X.ndim >= 3 and X.min() >= 0 and X.max() <= 1:
-            self.scaling_, self.lo_, self.hi_ = "none", None, None
-        else:
-            flat = X.reshape(len(X), -1).astype(np.float32)
-            self.scaling_, self.lo_, self.hi_ = "minmax", flat.min(0), flat.max(0)
 
     def _to_model(self, X) -> torch.Tensor:
         """X -> float32 tensor in the model's pixel range, shaped (N, *input_shape)."""
@@ -83,22 +72,14 @@ class _AutoencoderEstimator(BaseEstimator):
         shape = self.model_.input_shape
         if X.ndim == 4 and X.shape[1] != shape[0] and X.shape[-1] == shape[0]:
             X = X.transpose(0, 3, 1, 2)  # NHWC -> NCHW
-        flat = X.reshape(len(X), -1).astype(np.float32)
-        if self.scaling_ == "uint8":
-            flat = flat / 255.0
-        elif self.scaling_ == "minmax":
-            flat = (flat - self.lo_) / np.maximum(self.hi_ - self.lo_, 1e-12)
-        unit = torch.from_numpy(np.ascontiguousarray(flat)).view(len(X), *shape)
+        raw = torch.from_numpy(np.ascontiguousarray(X)).reshape(len(X), *shape)
+        unit = self.scaling_.to_unit(raw if raw.dtype == torch.uint8 else raw.float())
         return to_range(unit, self.model_.pixel_range)
 
     def _from_model(self, x: torch.Tensor) -> np.ndarray:
         """Model-range output -> the units of the training X, as float64 (N, ...)."""
-        unit = from_range(x, self.model_.pixel_range).double().numpy().reshape(len(x), -1)
-        if self.scaling_ == "uint8":
-            unit = unit * 255.0
-        elif self.scaling_ == "minmax":
-            unit = unit * (self.hi_ - self.lo_) + self.lo_
-        return unit.reshape(len(x), *self._x_shape())
+        unit = from_range(x, self.model_.pixel_range).double()
+        return self.scaling_.from_unit(unit).numpy().reshape(len(x), *self._x_shape())
 
     def _model64(self) -> torch.nn.Module:
         """A float64 copy of the fitted model for inference: float32 matrix products round a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,50 @@ def binarize(unit: torch.Tensor, mode: str, generator: torch.Generator | None = 
     if mode == "stochastic":
         return torch.bernoulli(unit, generator=generator)
     return unit
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How raw samples map to [0, 1]: the one rule for every array (data sources and the
+    scikit-learn estimators). uint8 divides by 255; float images already in [0, 1] stay as they
+    are; anything else is min-max scaled per feature with the training minimum and maximum."""
+
+    kind: str  # "uint8", "none" or "minmax"
+    lo: torch.Tensor | None = None  # minmax: per-feature minimum (maps to 0), shaped like a sample
+    hi: torch.Tensor | None = None  # minmax: per-feature maximum (maps to 1)
+
+    @classmethod
+    def fit(cls, x: np.ndarray | torch.Tensor) -> Scaling:
+        """The scaling of samples ``x`` (N, ...): images have 3 or more dimensions."""
+        x = torch.as_tensor(x)
+        if x.dtype == torch.uint8:
+            return cls("uint8")
+        if x.dim() >= 3 and x.min() >= 0 and x.max() <= 1:
+            return cls("none")
+        flat = x.flatten(1).float()
+        lo, hi = flat.min(0).values, flat.max(0).values
+        return cls("minmax", lo.view(x.shape[1:]), hi.view(x.shape[1:]))
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw samples -> float32 in [0, 1]."""
+        if self.kind == "uint8":
+            return x / 255.0  # one pass: uint8 / float is float32, the same as x.float() / 255
+        if self.kind == "minmax":
+            lo, hi = self.lo.to(x.device), self.hi.to(x.device)
+            return (x.float() - lo) / (hi - lo).clamp_min(1e-12)
+        return x.float()
+
+    def from_unit(self, unit: torch.Tensor) -> torch.Tensor:
+        """[0, 1] -> the raw samples' units (float, in the dtype of ``unit``)."""
+        if self.kind == "uint8":
+            return unit * 255.0
+        if self.kind == "minmax":
+            lo, hi = self.lo.to(unit), self.hi.to(unit)
+            return unit * (hi - lo) + lo
+        return unit
+
+    def info(self) -> dict:
+        return {"scaling": "per-feature min-max to [0, 1]"} if self.kind == "minmax" else {}
 
 
 @dataclass
@@ -72,20 +117,34 @@ class Dataset:
             self.x[idx],
             None if self.labels is None else self.labels[idx],
             split or self.split,
-            self.classes,
-            self.lo,
-            self.hi,
-            dict(self.info),
+            None if self.classes is None else list(self.classes),
+            None if self.lo is None else self.lo.clone(),
+            None if self.hi is None else self.hi.clone(),
+            copy.deepcopy(self.info),
         )
+
+    def copy(self) -> Dataset:
+        """A deep copy: changing it never changes the source it came from."""
+        return Dataset(
+            self.name,
+            self.x.clone(),
+            None if self.labels is None else self.labels.clone(),
+            self.split,
+            None if self.classes is None else list(self.classes),
+            None if self.lo is None else self.lo.clone(),
+            None if self.hi is None else self.hi.clone(),
+            copy.deepcopy(self.info),
+        )
+
+    @property
+    def scaling(self) -> Scaling:
+        if self.x.dtype == torch.uint8:
+            return Scaling("uint8")
+        return Scaling("none") if self.lo is None else Scaling("minmax", self.lo, self.hi)
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """Raw samples -> float32 in [0, 1]."""
-        if x.dtype == torch.uint8:
-            return x / 255.0  # one pass: uint8 / float is float32, the same as x.float() / 255
-        if self.lo is not None:
-            lo, hi = self.lo.to(x.device), self.hi.to(x.device)
-            return (x.float() - lo) / (hi - lo).clamp_min(1e-12)
-        return x.float()
+        return self.scaling.to_unit(x)
 
     def images(self, pixel_range: str = "01") -> torch.Tensor:
         """All samples as float32 in the model's range ("01" or "-11")."""

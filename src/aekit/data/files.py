@@ -1,0 +1,303 @@
+"""The user's own data: a folder of images (classes from sub-folders), one image, a .npy/.npz
+array or a CSV table. Every bad file is refused with one line that says what to do."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aekit.data.dataset import Dataset, Scaling
+from aekit.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+MAX_SIDE = 4096  # --image-size bound: one 4096x4096 RGB image is 48 MiB as uint8
+LABEL_COLUMNS = ("label", "target", "y", "class")
+
+
+def load_path(p: Path, image_size=None, grayscale=None) -> Dataset:
+    """A dataset from a folder of images, an image, a .npy/.npz array or a .csv file."""
+    if p.is_dir():
+        return load_image_folder(p, image_size, grayscale)
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        return load_array(p)
+    if suffix == ".csv":
+        return load_csv(p)
+    if suffix in IMAGE_SUFFIXES:
+        return load_images([p], image_size, grayscale, p.stem)
+    raise DataError(
+        f"cannot read {str(p)!r}: use a folder of images, a .npy/.npz array or a .csv file"
+    )
+
+
+def check_image_size(image_size) -> tuple[int, int] | None:
+    """--image-size as (H, W), each side in 1..MAX_SIDE."""
+    if image_size is None:
+        return None
+    size = tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, int) and 1 <= s <= MAX_SIDE for s in size):
+        raise DataError(
+            f"image size {list(size)} must be two whole numbers H W between 1 and {MAX_SIDE}; "
+            "try --image-size 28 28"
+        )
+    return size
+
+
+# -- images ----------------------------------------------------------------------------------
+
+
+def load_image_folder(root: Path, image_size=None, grayscale=None) -> Dataset:
+    """Every image under ``root``; class labels from the first-level sub-folders when all
+    images sit in them (torchvision's ImageFolder layout)."""
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}")
+    data = load_images(files, image_size, grayscale, root.name)
+    rel = [f.relative_to(root).parts for f in files]
+    if all(len(r) >= 2 for r in rel):
+        classes = sorted({r[0] for r in rel})
+        data.labels = torch.tensor([classes.index(r[0]) for r in rel], dtype=torch.long)
+        data.classes = classes
+    return data
+
+
+def open_image(f: Path):
+    """Decode one image, refusing from its header alone any image over PIL's pixel limit
+    (``Image.MAX_IMAGE_PIXELS``; a decompression bomb is a small file of a huge image)."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f) as im:  # reads the header only
+                w, h = im.size
+                if limit and w * h > limit:
+                    raise Image.DecompressionBombError
+                im.load()
+                return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(
+            f"image {str(f)!r} is too large to load (over {limit:,} pixels, a possible "
+            "decompression bomb); shrink it or remove it from the folder"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot read image {str(f)!r} ({e}); remove or replace the file") from None
+
+
+def to_8bit(im, f: Path):
+    """A PIL image with 8 bits per channel: 16-bit and 32-bit grey are scaled (65535 -> 255),
+    not clipped (PIL's own convert("L") clips them to {0, ..., 255})."""
+    from PIL import Image
+
+    if not (im.mode.startswith("I") or im.mode == "F"):
+        return im
+    a = np.asarray(im).astype(np.float64)
+    top = float(a.max(initial=0))
+    if im.mode.startswith("I;16") or (im.mode == "I" and 255 < top <= 65535):
+        a = a / 257.0  # 0..65535 -> 0..255
+    elif im.mode == "F" and a.min(initial=0) >= 0 and top <= 1:
+        a = a * 255.0
+    if not np.isfinite(a).all() or a.min(initial=0) < 0 or a.max(initial=0) > 255.0 + 1e-6:
+        raise DataError(
+            f"image {str(f)!r} ({im.mode}) has values outside 0..255, 0..65535 or [0, 1]; "
+            "save it as an 8- or 16-bit image"
+        )
+    return Image.fromarray(np.rint(a).astype(np.uint8), "L")
+
+
+def load_images(files: list[Path], image_size=None, grayscale=None, name="images") -> Dataset:
+    from PIL import Image
+
+    size = check_image_size(image_size)
+    imgs = [to_8bit(open_image(f), f) for f in files]
+    if grayscale is None:
+        grayscale = all(im.mode in ("1", "L", "LA") for im in imgs)
+    mode = "L" if grayscale else "RGB"
+    sizes = sorted({(im.height, im.width) for im in imgs})  # (H, W), the order --image-size takes
+    if size is None and len(sizes) > 1:
+        shown = ", ".join(f"{h}x{w}" for h, w in sizes[:3])
+        raise DataError(
+            f"images under {name!r} have {len(sizes)} different sizes H x W (e.g. {shown}); "
+            "set one with --image-size H W (or --set data.image_size=[28,28])"
+        )
+    arrays = []
+    for im in imgs:
+        im = im.convert(mode)
+        if size is not None and (im.height, im.width) != size:
+            im = im.resize((size[1], size[0]), Image.BILINEAR)  # PIL takes (W, H)
+        a = np.asarray(im, dtype=np.uint8)
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))  # (H,W,C) -> (C,H,W)
+    x = torch.from_numpy(np.stack(arrays))
+    return Dataset(name, x, info={"source": "images", "n_files": len(files)})
+
+
+# -- arrays ----------------------------------------------------------------------------------
+
+
+def check_array(x: np.ndarray, name: str) -> None:
+    """Refuse what cannot be samples: wrong rank, no samples, non-numbers, complex, NaN/inf."""
+    if x.ndim < 2 or x.ndim > 4:
+        raise DataError(
+            f"{name}: array of shape {x.shape} must be (N, D) rows or (N, H, W), (N, H, W, C), "
+            "(N, C, H, W) images"
+        )
+    if x.size == 0:
+        raise DataError(f"{name}: array of shape {x.shape} is empty; it needs samples")
+    if np.iscomplexobj(x):
+        raise DataError(
+            f"{name}: array is complex; pass its real part (x.real) or magnitude (np.abs(x))"
+        )
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{name}: array of {x.dtype} must hold numbers (int or float)")
+
+
+def labels_from(y, n: int, name: str) -> tuple[torch.Tensor, list[str] | None]:
+    """(N,) class ids from integer labels, or from text labels (the sorted names are classes)."""
+    y = np.asarray(y).reshape(-1)
+    if len(y) != n:
+        raise DataError(f"{name}: {len(y)} labels for {n} samples")
+    if y.dtype.kind in "USO":
+        names, ids = np.unique(y.astype(str), return_inverse=True)
+        return torch.from_numpy(ids.astype(np.int64)), [str(s) for s in names]
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+        raise DataError(f"{name}: labels of {y.dtype} must be whole numbers or text")
+    bad = ~np.isfinite(y) | (y != np.round(y)) if y.dtype.kind == "f" else np.zeros(n, bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{name}: label {y[i]} of sample {i} is not a whole number; labels are class ids "
+            "(0, 1, 2, ...) or text"
+        )
+    if y.min() < 0:  # e.g. -1/1: ids 0..K-1, the values as class names
+        values, ids = np.unique(y, return_inverse=True)
+        return torch.from_numpy(ids.astype(np.int64)), [str(int(v)) for v in values]
+    return torch.from_numpy(y.astype(np.int64)), None
+
+
+def array_to_dataset(
+    x: np.ndarray, y: np.ndarray | None = None, name: str = "array", features=None
+) -> Dataset:
+    """Wrap a user array: uint8 images (N,H,W), (N,H,W,C), (N,C,H,W); or numbers (N,D) /
+    images, which :class:`Scaling` maps to [0, 1]. ``features``: names of the D columns."""
+    x = np.asarray(x)
+    check_array(x, name)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    labels, classes = (None, None) if y is None else labels_from(y, len(x), name)
+    info = {"features": list(features)} if features is not None else {}
+    if x.dtype == np.uint8:
+        xt = torch.from_numpy(np.array(x, copy=True, order="C"))
+        return Dataset(name, xt, labels, classes=classes, info=info)
+    xf = np.array(x, dtype=np.float32, copy=True, order="C")
+    if not np.isfinite(xf).all():
+        what = "NaN" if np.isnan(xf).any() else "infinite values (or values beyond float32)"
+        raise DataError(f"{name}: array holds {what}; remove or impute those samples")
+    scaling = Scaling.fit(xf)
+    info.update(scaling.info())
+    return Dataset(
+        name, torch.from_numpy(xf), labels, classes=classes, lo=scaling.lo, hi=scaling.hi, info=info
+    )
+
+
+def load_array(path: Path) -> Dataset:
+    """A .npy array of samples, or a .npz with samples under x/X/images/data/arr_0 and
+    optional labels under y/labels/targets/arr_1. Pickled (object) arrays are never loaded."""
+    try:
+        obj = np.load(path, allow_pickle=False)
+        if isinstance(obj, np.ndarray):
+            x, y = obj, None
+        else:
+            with obj:
+                x, y = _npz_arrays(obj, path)
+    except DataError:
+        raise
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise DataError(f"cannot read {str(path)!r} as a NumPy array ({e})") from None
+        raise DataError(
+            f"{str(path)!r} holds Python objects (pickled arrays), which aekit never loads; "
+            "save plain numeric arrays (np.save / np.savez of int or float arrays)"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {str(path)!r} as a NumPy array ({e})") from None
+    return array_to_dataset(x, y, path.stem)
+
+
+def _npz_arrays(obj, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    keys = list(obj.keys())
+    xk = next((k for k in ("x", "X", "images", "data", "arr_0") if k in keys), None)
+    if xk is None:
+        raise DataError(f"{str(path)!r} has arrays {keys}; name the samples 'x' (and labels 'y')")
+    yk = next((k for k in ("y", "labels", "targets", "arr_1") if k in keys), None)
+    return obj[xk], (obj[yk] if yk else None)
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+
+def load_csv(path: Path) -> Dataset:
+    """A CSV of numeric columns. A first row that is not all numbers is the header: its names
+    label the features, and a column named label/target/y/class (numbers or text) becomes the
+    labels."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read {str(path)!r} as a CSV file ({e})") from None
+    if not rows:
+        raise DataError(f"{str(path)!r} is empty; it needs one row per sample")
+    header = None
+    if not all(_is_number(v) for v in rows[0]):
+        header, rows = [h.strip() for h in rows[0]], rows[1:]
+    if not rows:
+        raise DataError(f"{str(path)!r} has a header but no data rows; add one row per sample")
+    width = len(header or rows[0])
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise DataError(
+                f"{str(path)!r} is ragged: row {i + 1 + bool(header)} has {len(r)} values but "
+                f"the {'header' if header else 'first row'} has {width}; give every row "
+                "the same columns"
+            )
+    names = header or [f"x[{j}]" for j in range(width)]
+    label_col = next((j for j, h in enumerate(names) if h.lower() in LABEL_COLUMNS), None)
+    feats = [j for j in range(width) if j != label_col]
+    if not feats:
+        raise DataError(
+            f"{str(path)!r} has only a label column ({names[label_col]!r}); "
+            "it needs at least one numeric feature column"
+        )
+    x = np.empty((len(rows), len(feats)), dtype=np.float64)
+    for i, r in enumerate(rows):
+        for k, j in enumerate(feats):
+            try:
+                x[i, k] = float(r[j])
+            except ValueError:
+                raise DataError(
+                    f"{str(path)!r}: row {i + 1 + bool(header)}, column {names[j]!r} is "
+                    f"{r[j]!r}, not a number; every feature column must be numeric"
+                ) from None
+    y = None if label_col is None else np.array([_label(r[label_col]) for r in rows], dtype=object)
+    if y is not None:
+        y = y.astype(str) if any(isinstance(v, str) for v in y) else y.astype(np.float64)
+    return array_to_dataset(x, y, path.stem, features=[names[j] for j in feats] if header else None)
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _label(v: str) -> float | str:
+    return float(v) if _is_number(v) else v.strip()
