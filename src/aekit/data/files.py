@@ -196,7 +196,8 @@ def array_to_dataset(
     if x.dtype == np.uint8:
         xt = torch.from_numpy(np.array(x, copy=True, order="C"))
         return Dataset(name, xt, labels, classes=classes, info=info)
-    xf = np.array(x, dtype=np.float32, copy=True, order="C")
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused below
+        xf = np.array(x, dtype=np.float32, copy=True, order="C")
     if not np.isfinite(xf).all():
         what = "NaN" if np.isnan(xf).any() else "infinite values (or values beyond float32)"
         raise DataError(f"{name}: array holds {what}; remove or impute those samples")
