@@ -212,6 +212,13 @@ def load_array(path: Path) -> Dataset:
     """A .npy array of samples, or a .npz with samples under x/X/images/data/arr_0 and
     optional labels under y/labels/targets/arr_1. Pickled (object) arrays are never loaded."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+            raise DataError(
+                f"cannot read {str(path)!r}: it is not a NumPy file (no .npy/.npz header); "
+                "save it with np.save or np.savez"
+            )
         obj = np.load(path, allow_pickle=False)
         if isinstance(obj, np.ndarray):
             x, y = obj, None
