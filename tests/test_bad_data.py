@@ -240,7 +240,7 @@ def test_bad_data_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, c
     cases = [
         ([str(tmp_path / "label.csv")], "only a label column"),
         ([str(tmp_path / "c.npy")], "complex"),
-        ([str(tmp_path / "one.png"), "--image-size", "0", "0"], "--image-size 28 28"),
+        ([str(tmp_path / "one.png"), "--image-size", "0", "0"], "image_size"),
     ]
     runs = tmp_path / "runs"
     for args, match in cases:
