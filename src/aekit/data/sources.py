@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data import builtin, idx_sources  # noqa: F401  (they register the built-in names)
+import aekit.data.builtin  # noqa: F401  (registers mnist5k, digits, points2d)
+import aekit.data.idx_sources  # noqa: F401  (registers mnist, fashion-mnist)
 from aekit.data.dataset import Dataset
 from aekit.data.files import IMAGE_SUFFIXES, check_image_size, load_images, load_path
 from aekit.data.idx_sources import download_idx
