@@ -364,3 +364,72 @@ def test_sklearn_and_load_dataset_scale_an_array_the_same_way(tmp_path):
     assert torch.equal(r.scaling_.lo, ds.lo) and torch.equal(r.scaling_.hi, ds.hi)
     unit = ds.to_unit(ds.x)
     assert torch.allclose(ds.scaling.from_unit(unit.double()), ds.x.double(), atol=1e-4)
+
+
+# -- defaults that fit the data (training/data_defaults.py) ----------------------------------
+
+
+def _config(run) -> dict:
+    return __import__("json").loads((run.run_dir / "config.json").read_text())["config"]
+
+
+def test_default_batch_size_shrinks_to_a_small_training_set(tmp_path, caplog):
+    x = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    caplog.set_level("INFO")
+    run = aekit.train(
+        data=x,
+        model={"name": "mlp", "hidden": [8], "latent_dim": 2},
+        train={"epochs": 1, "recon_every": 0},
+        run={"out_dir": str(tmp_path)},
+        report=False,
+    )
+    assert _config(run)["train"]["batch_size"] == 27  # 30 less 3 held out
+    assert "batch size 128 -> 27" in caplog.text
+    assert "validation split has only 3 samples" in caplog.text
+
+
+def test_an_explicit_batch_size_larger_than_the_data_is_still_an_error(tmp_path):
+    with pytest.raises(aekit.ConfigError, match="batch size 500"):
+        aekit.train(
+            data=np.zeros((40, 3), np.float32) + np.arange(3),
+            train={"epochs": 1, "batch_size": 500},
+            run={"out_dir": str(tmp_path)},
+            report=False,
+        )
+
+
+def _table(tmp_path, n=200, d=6) -> str:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)) @ rng.normal(size=(3, d)) + 0.3 * rng.normal(size=(n, d))
+    x = x * rng.uniform(0.5, 50, d) + rng.uniform(-100, 100, d)  # columns in unrelated units
+    header = ",".join(f"col{j}" for j in range(d))
+    np.savetxt(tmp_path / "t.csv", x, delimiter=",", header=header, comments="")
+    return str(tmp_path / "t.csv")
+
+
+def test_a_table_gets_table_defaults_and_the_linear_model_reaches_pca(tmp_path):
+    run = aekit.train(
+        data={"name": _table(tmp_path)},
+        model={"name": "linear"},
+        train={"recon_every": 0, "log_every": 0},
+        run={"out_dir": str(tmp_path / "runs")},
+        report=False,
+    )
+    cfg = _config(run)
+    assert cfg["model"]["latent_dim"] == 1  # below the 6 columns: PCA at 6 would be exact
+    assert cfg["train"]["lr"] == 1e-2 and run.result["steps"] >= 2000
+    assert run.result["val_mse_over_pca"] < 1.01
+
+
+def test_fit_defaults_false_keeps_every_setting(tmp_path):
+    run = aekit.train(
+        data={"name": _table(tmp_path)},
+        model={"name": "linear"},
+        train={"epochs": 1, "recon_every": 0},
+        run={"out_dir": str(tmp_path / "runs")},
+        report=False,
+        fit_defaults=False,
+    )
+    cfg = _config(run)
+    assert cfg["model"].get("latent_dim") is None and cfg["train"]["lr"] == 3e-3
+    assert run.result["epochs"] == 1

@@ -18,6 +18,7 @@ def train(
     *,
     report: bool = True,
     resume: str | Path | None = None,
+    fit_defaults: bool = True,
     **sections,
 ) -> Run:
     """Train a model as configured and write its run folder.
@@ -33,19 +34,23 @@ def train(
     ``train.epochs``; without ``config`` its own config.json is the starting point
     (``aekit.train(resume=run_dir, train={"epochs": 40})`` extends it). Under ``torchrun`` every
     process calls this; only rank 0 writes files, and the others get a Run with no ``result``.
+    ``fit_defaults``: settings left at their defaults fit the data (a batch no larger than the
+    training set; for tables a smaller code, lr 1e-2, at least 2,000 steps: see
+    ``aekit.training.data_defaults``); False keeps every setting as given.
     """
     from aekit.data import Dataset, array_to_dataset, in_memory
 
+    args = (config, callbacks, report, resume, fit_defaults)
     data = sections.get("data")
     if data is None or isinstance(data, dict):
-        return _train(config, callbacks, report, resume, sections)
+        return _train(*args, sections)
     if not isinstance(data, Dataset):
         data = array_to_dataset(data, None, "array")
     with in_memory(data) as name:
-        return _train(config, callbacks, report, resume, {**sections, "data": {"name": name}})
+        return _train(*args, {**sections, "data": {"name": name}})
 
 
-def _train(config, callbacks, report: bool, resume, sections: dict) -> Run:
+def _train(config, callbacks, report: bool, resume, fit_defaults: bool, sections: dict) -> Run:
     from aekit.config import apply_config_dict
     from aekit.viz.run_plots import RunPlots
 
@@ -62,14 +67,18 @@ def _train(config, callbacks, report: bool, resume, sections: dict) -> Run:
 
     def end_of_run(state) -> None:  # under the run folder's lock; a --resume redoes it
         info = read_run_config(state.run_dir)
-        run = Run(state.run_dir, info, state.model.eval(), config=cfg, history=state.history)
+        run = Run(
+            state.run_dir, info, state.model.eval(), config=state.config, history=state.history
+        )
         _write_summary_txt(run)
         if report:
             from aekit.report.finish import finish_run
 
             finish_run(run, cfg.run.after)
 
-    state = Trainer(cfg, cbs, resume=resume, end_of_run=end_of_run).run()
+    trainer = Trainer(cfg, cbs, resume=resume, end_of_run=end_of_run, fit_defaults=fit_defaults)
+    state = trainer.run()
+    cfg = state.config  # with the defaults fitted to the data
     if state.rank != 0:
         return Run(state.run_dir, {}, state.model.eval(), config=cfg, history=state.history)
     info = read_run_config(state.run_dir)

@@ -58,6 +58,7 @@ class _AutoencoderEstimator(BaseEstimator):
                     "run": {"out_dir": str(out_dir)},
                 },
                 report=False,
+                fit_defaults=False,  # the estimator's parameters are settings, never defaults
                 data=data,
             )
         self.model_ = run.model.cpu().eval()

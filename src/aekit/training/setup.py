@@ -21,6 +21,7 @@ from aekit.data import BatchMaker, Dataset, load_dataset
 from aekit.errors import ConfigError, DataError
 from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
 from aekit.training.checkpointer import Checkpointer
+from aekit.training.data_defaults import fit_to_data
 from aekit.training.distributed import Dist
 from aekit.training.optim import make_optimizer, make_scheduler
 from aekit.training.run_dir import read_run_config
@@ -108,6 +109,7 @@ def read_resume(run_dir: Path, cfg: Config, device, world: int) -> Resume:
 class Setup:
     """Everything a run trains with; built by :func:`prepare`, which writes nothing."""
 
+    cfg: Config  # the run's config, its defaults fitted to the data (data_defaults.py)
     device: torch.device
     train_data: Dataset
     val_data: Dataset
@@ -155,13 +157,18 @@ def batch_maker(data: Dataset, cfg: Config, device, gen) -> BatchMaker:
     return BatchMaker(data, device, d.pixel_range, d.binarize, d.noise, d.noise_level, gen)
 
 
-def prepare(cfg: Config, dd: Dist, device_name: str, model, resume: Path | None) -> Setup:
+def prepare(
+    cfg: Config, dd: Dist, device_name: str, model, resume: Path | None, fit: bool = True
+) -> Setup:
     """Read and check all a run needs, in the order its random draws were always made."""
     t = cfg.train
     device = resolve_device(device_name)
     res = None if resume is None else read_resume(resume, cfg, device, dd.world)
     torch.manual_seed(t.seed)
     train_data, val_data = load_splits(cfg)
+    if fit:
+        cfg = fit_to_data(cfg, train_data, val_data)
+        t = cfg.train
     check_config(cfg, len(train_data), dd.world)
     precision = Precision(t.precision, device)
     model = build_model(cfg, model, train_data, device)
@@ -181,6 +188,7 @@ def prepare(cfg: Config, dd: Dist, device_name: str, model, resume: Path | None)
         sched = ckp.restore(res.ckpt, opt, sched, steps_per_epoch)
         res.epoch_pass = ckp.epoch_pass(res.ckpt, res.rng)
     return Setup(
+        cfg=cfg,
         device=device,
         train_data=train_data,
         val_data=val_data,

@@ -91,8 +91,10 @@ class Trainer:
         model: torch.nn.Module | None = None,
         resume: str | Path | None = None,
         end_of_run: Callable[[TrainState], None] | None = None,
+        fit_defaults: bool = True,
     ):
         self.cfg = config
+        self.fit_defaults = fit_defaults and resume is None  # training/data_defaults.py
         self.end_of_run = end_of_run  # rank 0's last phase, under the lock (figures, report)
         # the thread policy last: it puts the caller's thread count back after the others end
         self.callbacks = [*callbacks, ThreadPolicy(config.train.threads)]
@@ -116,7 +118,10 @@ class Trainer:
             with ExitStack() as stack:
                 if self.resume is not None and self.dist.is_main:
                     stack.enter_context(run_lock(self.resume))
-                s = prepare(self.cfg, self.dist, device_name, self._model, self.resume)
+                s = prepare(
+                    self.cfg, self.dist, device_name, self._model, self.resume, self.fit_defaults
+                )
+                self.cfg = s.cfg  # with the defaults fitted to the data
                 state, metrics = self._open_run(s, stack)
                 self._start(s, state)
                 h = state.history
