@@ -18,6 +18,7 @@ SMALL_VAL = 20  # validation splits smaller than this give noisy figures and met
 TABLE_STEPS = 2000  # optimiser steps a table gets at least (20 epochs of 600 rows are 100)
 TABLE_LR = 1e-2  # Adam on min-max scaled columns (3e-3: the linear AE 1.015x PCA, 1e-2: 1.005x)
 TABLE_HIDDEN = [64]  # hidden widths for tables of up to 64 columns ([256, 64] overfits 600 rows)
+TABLE_ACTIVATION = "elu"  # smooth: ReLU's kinks left 1.04-1.13x PCA on near-linear tables
 
 
 def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
@@ -41,7 +42,7 @@ def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
 
 def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
     """Rows of D numbers: a code smaller than D (PCA at D components is exact), small hidden
-    layers, a linear output (min-max scaled columns reach 0 and 1, where a sigmoid cannot),
+    layers with a smooth activation, a linear output (min-max scaled columns reach 0 and 1, where a sigmoid cannot),
     about ten steps an epoch, lr 1e-2, and at least TABLE_STEPS steps."""
     t, default, m = cfg.train, TrainConfig(), cfg.model
     mc = model_config(m["name"], {k: v for k, v in m.items() if k != "name"})
@@ -50,6 +51,8 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
         changed["latent_dim"] = max(1, min(mc.latent_dim, n_features // 4))
     if "hidden" not in m and hasattr(mc, "hidden") and n_features <= 64:
         changed["hidden"] = list(TABLE_HIDDEN)
+    if "activation" not in m and hasattr(mc, "activation"):
+        changed["activation"] = TABLE_ACTIVATION
     if "output_activation" not in m and hasattr(mc, "output_activation") and t.loss != "bce":
         changed["output_activation"] = "none"
     m.update(changed)
