@@ -433,3 +433,25 @@ def test_fit_defaults_false_keeps_every_setting(tmp_path):
     cfg = _config(run)
     assert cfg["model"].get("latent_dim") is None and cfg["train"]["lr"] == 3e-3
     assert run.result["epochs"] == 1
+
+
+def test_csv_column_names_reach_the_run_the_explorer_and_decoded_rows(tmp_path, capsys):
+    from aekit.app.explorer import Explorer
+    from aekit.cli.main import main
+
+    run = aekit.train(
+        data={"name": _table(tmp_path, n=60, d=4)},
+        model={"name": "linear", "latent_dim": 2},
+        train={"epochs": 1, "recon_every": 0},
+        run={"out_dir": str(tmp_path / "runs")},
+        report=False,
+    )
+    names = ["col0", "col1", "col2", "col3"]
+    info = __import__("json").loads((run.run_dir / "config.json").read_text())
+    assert info["data"]["features"] == names
+    assert Explorer(run.run_dir).info()["features"] == names
+    np.save(tmp_path / "z.npy", np.zeros((3, 2), np.float32))
+    out = tmp_path / "rows.npz"
+    assert main(["decode", str(run.run_dir), str(tmp_path / "z.npy"), "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert f["features"].tolist() == names and f["x"].shape == (3, 4)

@@ -146,6 +146,7 @@ class Explorer:
             "n_data": len(self.dataset),
             "has_labels": self.labels is not None,
             "classes": self.dataset.classes,
+            "features": self.dataset.info.get("features"),  # a CSV header's column names
             "projection": {
                 "kind": self.projection,
                 "mean": self.mean.tolist(),

@@ -163,7 +163,8 @@ def decode(args, run) -> int:
         if d.get("lo") is not None:
             lo, hi = torch.tensor(d["lo"]), torch.tensor(d["hi"])
             x = x * (hi - lo) + lo
-        np.savez_compressed(out, x=x.numpy())
+        names = {"features": np.array(d["features"])} if d.get("features") else {}
+        np.savez_compressed(out, x=x.numpy(), **names)
     print(f"{out}  ({len(x)} samples)")
     return 0
 

@@ -265,6 +265,7 @@ def run_info(cfg: Config, model, train: Dataset, val: Dataset, device) -> dict[s
             "split": train.info.get("split_seed", cfg.data.split_seed),
             "val_fraction": cfg.data.val_fraction,
             "classes": train.classes,
+            "features": train.info.get("features"),  # column names of a CSV header
             "lo": None if train.lo is None else train.lo.flatten().tolist(),
             "hi": None if train.hi is None else train.hi.flatten().tolist(),
         },
