@@ -20,8 +20,17 @@ import numpy as np
 import aekit.data.builtin  # noqa: F401  (registers mnist5k, digits, points2d)
 import aekit.data.idx_sources  # noqa: F401  (registers mnist, fashion-mnist)
 from aekit.data.dataset import Dataset
-from aekit.data.files import IMAGE_SUFFIXES, check_image_size, load_images, load_path
-from aekit.data.idx_sources import download_idx
+from aekit.data.files import (
+    IMAGE_SUFFIXES,
+    array_to_dataset,
+    check_image_size,
+    load_array,
+    load_csv,
+    load_image_folder,
+    load_images,
+    load_path,
+)
+from aekit.data.idx_sources import IDX_SETS, cache_dir, download_idx, find_idx_file, md5_of
 from aekit.data.registry import SOURCES, SourceEntry, list_datasets, register_dataset
 from aekit.errors import DataError
 
@@ -32,17 +41,25 @@ _cache: OrderedDict[tuple, dict[str, Dataset]] = OrderedDict()
 _cache_lock = threading.Lock()
 _memory: dict[str, Dataset] = {}  # in-memory datasets being trained on (see in_memory)
 
-__all__ = [
+__all__ = [  # the names this module had before the split into builtin/idx_sources/files
+    "IDX_SETS",
     "IMAGE_SUFFIXES",
     "SPLITS",
     "SourceEntry",
+    "array_to_dataset",
+    "cache_dir",
     "clear_cache",
     "download_idx",
+    "find_idx_file",
     "has_test_split",
     "in_memory",
     "list_datasets",
+    "load_array",
+    "load_csv",
     "load_dataset",
+    "load_image_folder",
     "load_images",
+    "md5_of",
     "register_dataset",
     "stratified_split",
 ]
