@@ -201,7 +201,8 @@ def metrics_table(res: dict[str, Any]) -> list[list[str]]:
             continue
         m = res["model"][key]
         p = pca.get(key) if pca else None
-        ratio = f"{m / p:.3f}" if p and key in ("mse", "sse_per_image", "bce_per_image") else ""
+        r = over_pca(m, p) if p and key in ("mse", "sse_per_image", "bce_per_image") else None
+        ratio = "" if r is None else f"{r:.3f}"
         rows.append([label, f"{m:.4g}", "" if p is None else f"{p:.4g}", ratio])
     for k, v in res.get("model_metrics", {}).items():
         rows.append([k, f"{v:.4g}" if isinstance(v, float) else str(v), "", ""])
