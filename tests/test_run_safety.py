@@ -109,6 +109,24 @@ class SignalAtStep:
     "sig,step", [(signal.SIGINT, 3), (signal.SIGTERM, 14), (signal.SIGINT, 18)]
 )
 def test_ctrl_c_checkpoints_at_the_next_step_and_the_resume_is_exact(runs, sig, step):
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        ctrl_c_then_resume(runs, sig, step)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_ignored_signal_stays_ignored(runs):
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job, nohup
+    try:
+        run = train(quick(runs), [SignalAtStep(3, signal.SIGINT)])
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert run.epoch == 2  # trained to the end
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def ctrl_c_then_resume(runs, sig, step):
     cfg = quick(runs, train={"epochs": 3, "log_every": 1, "checkpoint_min_s": 1e9})
     straight = train({**cfg, "run": {**cfg["run"], "name": "straight"}})
     cfg["run"]["name"] = "stopped"

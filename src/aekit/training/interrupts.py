@@ -20,6 +20,8 @@ class Interrupts:
     def __enter__(self) -> Interrupts:
         if self.enabled and threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
+                if signal.getsignal(sig) is signal.SIG_IGN:  # nohup, a background job: keep
+                    continue
                 self._old[sig] = signal.signal(sig, self._note)
         return self
 
