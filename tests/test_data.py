@@ -334,7 +334,9 @@ def test_train_takes_an_array_and_writes_no_data_file(tmp_path):
     )
     assert run.model.input_shape == (5,)
     assert not list(tmp_path.rglob("*.np[yz]"))
-    assert run.config.data.name.startswith("array-")
+    assert run.config.data.name.startswith("memory-array-")
+    with pytest.raises(aekit.DataError, match=r"aekit.train\(data=...\) and is gone; save it"):
+        aekit.load_dataset(run.config.data.name)  # the run is over: the array is not kept
 
 
 def test_train_takes_a_dataset(tmp_path):

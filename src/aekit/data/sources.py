@@ -36,6 +36,7 @@ from aekit.errors import DataError
 
 SPLITS = ("train", "val", "test", "all")
 CACHE_SIZE = 8  # sources kept in memory (each is read once per change of its files)
+MEMORY_PREFIX = "memory-"  # names of in-memory data (aekit.train(data=array))
 
 _cache: OrderedDict[tuple, dict[str, Dataset]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -121,7 +122,7 @@ def has_test_split(name: str, data_dir: str | None = None) -> bool:
 def in_memory(data: Dataset) -> Iterator[str]:
     """Make ``data`` loadable by a name (yielded) for the duration of the block: how
     ``aekit.train`` trains on an array or a Dataset without writing it to a file."""
-    key = f"{data.name}-{uuid.uuid4().hex[:8]}"
+    key = f"{MEMORY_PREFIX}{data.name}-{uuid.uuid4().hex[:8]}"
     _memory[key] = data
     try:
         yield key
@@ -180,6 +181,11 @@ def _read_source(name: str, data_dir: str | None, image_size, grayscale) -> dict
     p = Path(name).expanduser()
     if p.exists():
         return {"train": load_path(p, image_size, grayscale)}
+    if name.startswith(MEMORY_PREFIX):
+        raise DataError(
+            f"{name!r} was an array or Dataset given to aekit.train(data=...) and is gone; "
+            "save it (np.save) and pass the file with --data FILE"
+        )
     raise DataError(
         f"unknown dataset {name!r}: not a built-in name ({', '.join(sorted(SOURCES))}) "
         "and no such file or folder"
