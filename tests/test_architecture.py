@@ -1,4 +1,11 @@
-"""The rooms of the package import only what they may (see CONTRIBUTING.md)."""
+"""The package's architecture, checked on its import graph (see CONTRIBUTING.md).
+
+- no import cycle: every import counts, also those inside functions (a function-level import
+  that hides a cycle is still a cycle); only ``if TYPE_CHECKING:`` blocks are left out;
+- each room imports only its own layer and the layers below it (LAYERS);
+- the web UI goes through the public API, never model internals, the trainer or the CLI;
+- library code never prints (the CLI does).
+"""
 
 from __future__ import annotations
 
@@ -7,53 +14,150 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
-# room -> rooms it must never import
-FORBIDDEN = {
-    "layers": {"models", "data", "training", "viz", "cli", "app", "evaluation", "report"},
-    "losses": {"models", "data", "training", "viz", "cli", "app", "evaluation", "report"},
-    "models": {"data", "training", "viz", "cli", "app", "evaluation", "report"},
-    "training": {"viz", "cli", "app", "report"},
-    "viz": {"training", "cli", "app"},
-    "data": {"models", "training", "viz", "cli", "app"},
-    # evaluation sits below the run folder (aekit.run) and training, which both use it
-    "evaluation": {"training", "run", "api", "viz", "cli", "app", "report"},
-    # the run folder's reader: below training, the report and the commands
-    "run": {"training", "api", "viz", "cli", "app", "report"},
-    "report": {"training", "cli", "app"},
-    # the web UI goes through the public API (aekit.Run, the evaluation helpers), never the
-    # model internals, the trainer or the CLI
-    "app": {"layers", "losses", "models", "training", "cli", "report", "_registry"},
-}
+#: the rooms from the bottom up: a room may import its own level and the levels below it
+LAYERS = [
+    ["errors", "_version"],
+    ["checked", "layers", "losses"],
+    ["_registry"],
+    ["config", "models"],
+    ["data"],
+    ["evaluation"],
+    ["run", "viz"],
+    ["training", "report"],
+    ["api", "recipes", "anomaly", "exporter", "sklearn", "bench", "oneclass"],
+    ["aekit"],  # the package itself: the public API, for the web UI and the CLI
+    ["app"],
+    ["cli"],
+]
+LEVEL = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
 
 
-def _files(room: str) -> list[Path]:
-    """A room's files: a package (folder) or a single module (aekit/run.py)."""
-    return list((SRC / room).rglob("*.py")) if (SRC / room).is_dir() else [SRC / f"{room}.py"]
+def modules() -> dict[str, Path]:
+    out = {}
+    for f in SRC.rglob("*.py"):
+        parts = list(f.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
 
 
-def imported_rooms(path: Path) -> set[str]:
-    rooms = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
+def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The aekit modules ``name`` imports (a package's __init__ counts as the package)."""
+    tree = ast.parse(path.read_text())
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for n in ast.walk(node))
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        for n in names:
-            parts = n.split(".")
-            if parts[0] == "aekit" and len(parts) > 1:
-                rooms.add(parts[1])
-    return rooms
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                base = ".".join(pkg[: len(pkg) - node.level + 1] + ([base] if base else []))
+            subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+            found.update(subs or [base])
+    out = set()
+    for m in found:
+        while m and m not in known:
+            m = m.rpartition(".")[0]
+        if m and m != name:
+            out.add(m)
+    return out
 
 
-def test_rooms_import_only_what_they_may():
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {m: imports(m, f, known) for m, f in known.items()}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in g[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on.discard(comp[-1])
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in g:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "aekit"
+
+
+def test_no_import_cycles():
+    assert cycles(graph()) == []
+
+
+def test_every_room_has_a_layer():
+    rooms = {room(m) for m in graph()}
+    assert rooms <= set(LEVEL), f"add {sorted(rooms - set(LEVEL))} to LAYERS"
+
+
+def test_no_room_imports_a_higher_one():
     bad = []
-    for room, forbidden in FORBIDDEN.items():
-        for f in _files(room):
-            hit = imported_rooms(f) & forbidden
-            if hit:
-                bad.append(f"{f.relative_to(SRC)} imports {sorted(hit)}")
+    for mod, deps in graph().items():
+        r = room(mod)
+        for d in deps:
+            if LEVEL[room(d)] > LEVEL[r]:
+                bad.append(f"{mod} imports {d}")
     assert not bad, bad
+
+
+def test_the_checker_sees_a_cycle_and_a_function_level_import():
+    g = {"aekit.a": {"aekit.b"}, "aekit.b": {"aekit.a"}, "aekit.c": set()}
+    assert cycles(g) == [["aekit.a", "aekit.b"]]
+    src = "def f():\n    from aekit.config import Config\n"
+    p = SRC.parent / "_probe_not_a_module.py"
+    try:
+        p.write_text(src)
+        assert imports("aekit.x", p, {"aekit.config": p}) == {"aekit.config"}
+    finally:
+        p.unlink()
+
+
+#: rooms the web UI must not import, though they sit below it: it uses the public API
+APP_AVOIDS = {"layers", "losses", "models", "training", "cli", "report", "_registry"}
+
+
+def test_the_web_ui_uses_only_the_public_api():
+    bad = [
+        f"{m} imports {d}"
+        for m, deps in graph().items()
+        if room(m) == "app"
+        for d in deps
+        if room(d) in APP_AVOIDS
+    ]
+    assert not bad, bad
+
+
+def test_the_layer_check_sees_a_lower_room_importing_a_higher_one():
+    assert LEVEL["models"] < LEVEL["training"] and LEVEL["evaluation"] < LEVEL["training"]
+    assert LEVEL[room("aekit.training.loop")] > LEVEL[room("aekit.models.mlp")]
 
 
 def test_library_code_never_prints():
@@ -65,106 +169,3 @@ def test_library_code_never_prints():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(str(f.relative_to(SRC)))
     assert not offenders, offenders
-
-
-# -- import cycles between modules (module-level imports only) -------------------------------
-#: cycles that exist today and are being removed (issue 11, item 5); any other fails the test
-KNOWN_CYCLES = [
-    # trainer.py and checkpoint.py `import aekit`, whose __init__ imports api -> trainer
-    {"aekit", "aekit.api", "aekit.training", "aekit.training.trainer", "aekit.training.checkpoint"},
-]
-
-
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(SRC.parent).with_suffix("")
-    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
-    return ".".join(parts)
-
-
-def module_imports(path: Path) -> tuple[set[str], set[str]]:
-    """aekit modules imported at module level (not inside functions), as (named, implied):
-    ``from aekit.a.b import c`` names aekit.a.b (and aekit.a.b.c when that is a module) and
-    implies its packages aekit.a (whose __init__ runs first)."""
-    named, implied = set(), set()
-    for node in ast.parse(path.read_text()).body:
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for n in names:
-            parts = n.split(".")
-            if parts[0] == "aekit":
-                named.add(n)
-                implied.update(".".join(parts[:k]) for k in range(2, len(parts)))
-    return named, implied
-
-
-def import_graph() -> dict[str, set[str]]:
-    """module -> the aekit modules it imports. A package that a module belongs to counts only
-    when imported by name (``import aekit``): its __init__ is already running otherwise."""
-    mods = {_module_name(f): f for f in SRC.rglob("*.py")}
-    graph = {}
-    for m, f in mods.items():
-        named, implied = module_imports(f)
-        own = {t for t in implied if m.startswith(t + ".")}
-        graph[m] = {t for t in named | (implied - own) if t in mods and t != m}
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
-    """The strongly connected components of more than one module (Tarjan)."""
-    index, low, stack, on, out = {}, {}, [], set(), []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on.add(v)
-        for w in graph.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = set()
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.add(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(comp)
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
-
-
-def test_the_cycle_finder_finds_an_evaluation_training_cycle():
-    graph = {
-        "aekit.evaluation.runs": {"aekit.training.run_dir"},
-        "aekit.training.run_dir": {"aekit.training"},
-        "aekit.training": {"aekit.training.final"},
-        "aekit.training.final": {"aekit.evaluation"},
-        "aekit.evaluation": {"aekit.evaluation.runs"},
-        "aekit.data": set(),
-    }
-    assert cycles(graph) == [set(graph) - {"aekit.data"}]
-
-
-def test_no_new_import_cycles():
-    """No module-level import cycle, apart from the known ones (which may only shrink); none
-    reaches evaluation, the run folder's reader or the report."""
-    found = cycles(import_graph())
-    new = [c for c in found if not any(c <= k for k in KNOWN_CYCLES)]
-    assert not new, new
-    low = {
-        m
-        for c in found
-        for m in c
-        if m.startswith(("aekit.evaluation", "aekit.run", "aekit.report"))
-    }
-    assert not low, low

@@ -69,8 +69,8 @@ def test_the_meter_sees_this_machines_cpus():
     if seen is None:
         pytest.skip("no /proc/stat here")
     used, seconds = seen
-    # CPU time is counted in 10 ms ticks: over 0.5 s, within a few percent of a core
-    assert seconds >= 0.5 and 0.0 <= used <= len(threads.usable_cores()) + 0.1
+    # CPU time is counted in 10 ms ticks: over 0.5 s, within a few tenths of a core
+    assert seconds >= 0.5 and 0.0 <= used <= len(threads.usable_cores()) + 0.25
 
 
 @pytest.mark.parametrize("bad", [0, -1, "two", 1.5, True, ""])

@@ -1,11 +1,11 @@
 """aekit: autoencoders on PyTorch. Train, see, measure and use them."""
 
-from aekit._registry import create_model, list_models, register_model  # noqa: E402
+from aekit._registry import create_model, list_models, register_model
 from aekit._version import __version__ as __version__
-from aekit.api import load, train, train_recipe  # noqa: E402
-from aekit.config import Config, DataConfig, RunConfig, TrainConfig  # noqa: E402
-from aekit.data import list_datasets, load_dataset  # noqa: E402
-from aekit.errors import (  # noqa: E402
+from aekit.api import load, train, train_recipe
+from aekit.config import Config, DataConfig, RunConfig, TrainConfig
+from aekit.data import list_datasets, load_dataset
+from aekit.errors import (
     AekitError,
     ConfigError,
     DataError,
@@ -13,9 +13,9 @@ from aekit.errors import (  # noqa: E402
     TrainingDiverged,
     TrainingInterrupted,
 )
-from aekit.models import AEOutput, Autoencoder  # noqa: E402
-from aekit.models.summary import model_summary  # noqa: E402
-from aekit.run import Run  # noqa: E402
+from aekit.models import AEOutput, Autoencoder
+from aekit.models.summary import model_summary
+from aekit.run import Run
 
 # evaluation, figures, report and the scikit-learn estimators load matplotlib / scikit-learn:
 # imported on first use, so `import aekit` stays fast

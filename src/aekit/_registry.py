@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aekit.config import Checked, apply_overrides
+from aekit.checked import Checked, apply_overrides
 from aekit.errors import ConfigError
 
 
@@ -41,12 +41,10 @@ def register_model(name: str, config: type, description: str) -> Callable[[type]
 
 def list_models(pattern: str = "*") -> list[str]:
     """Names of the registered models matching a shell-style pattern, sorted."""
-    _ensure_loaded()
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
 def model_entry(name: str) -> ModelEntry:
-    _ensure_loaded()
     if name not in _MODELS:
         raise ConfigError(
             f"unknown model {name!r}; choose one of: {', '.join(sorted(_MODELS))} "
@@ -84,7 +82,3 @@ def create_model(
 
 def model_config_dict(model) -> dict[str, Any]:
     return dataclasses.asdict(model.config)
-
-
-def _ensure_loaded() -> None:
-    import aekit.models  # noqa: F401  (importing registers every family)

@@ -253,10 +253,10 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 def header_lines(data: str, quick: bool) -> list[str]:
     import platform
 
-    import aekit
+    from aekit._version import __version__
 
     return [
-        f"aekit {aekit.__version__}, torch {torch.__version__}, {platform.machine()}, "
+        f"aekit {__version__}, torch {torch.__version__}, {platform.machine()}, "
         f"{torch.get_num_threads()} threads; data {data}"
         + (f" (--quick: {QUICK_LIMIT} training images)" if quick else ""),
         *(

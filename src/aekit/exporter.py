@@ -277,7 +277,7 @@ def _signature(inputs: list[dict], outputs: list[dict]) -> str:
 def _metadata(
     model: nn.Module, run: Run | None, part: str, fmt: str, opset: int, checked_on: str
 ) -> dict:
-    from aekit import __version__
+    from aekit._version import __version__
 
     inputs, outputs = _io(model, part)
     info = run.info if run is not None else {}

@@ -29,7 +29,7 @@ class _AutoencoderEstimator(BaseEstimator):
     """
 
     def _fit_model(self, X) -> np.ndarray:
-        import aekit
+        from aekit.api import train
         from aekit.data import array_to_dataset
 
         X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=2)
@@ -41,7 +41,7 @@ class _AutoencoderEstimator(BaseEstimator):
             model["hidden"] = list(self.hidden)
         with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
             out_dir = self.out_dir if self.out_dir is not None else tmp
-            run = aekit.train(
+            run = train(
                 {
                     "data": {"val_fraction": 0.0},
                     "model": model,

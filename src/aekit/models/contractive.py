@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from aekit._registry import register_model
-from aekit.config import NonNegFloat, PosInt
+from aekit.checked import NonNegFloat, PosInt
 from aekit.errors import ConfigError
 from aekit.layers import Activation
 from aekit.losses import jacobian_frobenius_autograd, jacobian_frobenius_sigmoid

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from aekit._registry import register_model
-from aekit.config import Checked, PosInt
+from aekit.checked import Checked, PosInt
 from aekit.errors import ConfigError
 from aekit.layers import activation, output_activation
 from aekit.models.base import Autoencoder, Flatten, Unflatten

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import torch
 
 from aekit._registry import register_model
-from aekit.config import NonNegFloat, PosInt, Range
+from aekit.checked import NonNegFloat, PosInt, Range
 from aekit.errors import ConfigError
 from aekit.layers import Activation
 from aekit.losses import l1_penalty, sparsity_kl

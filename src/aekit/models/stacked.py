@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit._registry import register_model
-from aekit.config import Checked, PosInt
+from aekit.checked import Checked, PosInt
 from aekit.layers import Activation, OutputActivation, activation, output_activation
 from aekit.losses import reconstruction_loss
 from aekit.models.base import Autoencoder, Flatten, Unflatten

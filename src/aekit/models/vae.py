@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from aekit._registry import register_model
-from aekit.config import Checked, NonNegFloat, NonNegInt, PosFloat, PosInt
+from aekit.checked import Checked, NonNegFloat, NonNegInt, PosFloat, PosInt
 from aekit.errors import ConfigError
 from aekit.layers import Activation, OutputActivation, mlp_stack, output_activation
 from aekit.losses import (
