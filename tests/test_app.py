@@ -11,6 +11,7 @@ import re
 import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -328,3 +329,69 @@ def test_explore_prints_the_url_serves_and_stops_on_ctrl_c(runs, monkeypatch, ca
     out = capsys.readouterr().out
     assert re.search(r"^http://127\.0\.0\.1:\d+/ ", out, re.M)
     assert seen["info"]["n_points"] == 40
+
+
+def raw_request(url: str, head: str, body: bytes = b"") -> int:
+    """The status of one hand-written request (``head``: the request line and headers)."""
+    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+    with socket.create_connection((host, port), timeout=30) as s:
+        s.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        return int(s.makefile("rb").readline().split()[1])
+
+
+def test_a_foreign_host_or_origin_gets_403_and_the_servers_own_names_do_not(mlp):
+    url, _ = mlp
+    port = urllib.parse.urlsplit(url).port
+    get = "GET /api/info HTTP/1.1\r\nHost: {}\r\n"
+    assert raw_request(url, get.format("evil.example.com")) == 403  # DNS rebinding
+    assert raw_request(url, get.format(f"evil.example.com:{port}")) == 403
+    assert raw_request(url, get.format(f"127.0.0.1:{port + 1}")) == 403  # another port
+    assert raw_request(url, "GET / HTTP/1.0\r\n") == 403  # no Host at all
+    for ok in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        assert raw_request(url, get.format(ok)) == 200, ok
+    post = "POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: {}\r\n"
+    body = json.dumps({"z": [0.0, 0.0]}).encode()
+    assert raw_request(url, post.format(port, "http://evil.example.com"), body) == 403
+    assert raw_request(url, post.format(port, "null"), body) == 403
+    assert raw_request(url, post.format(port, f"http://localhost:{port}"), body) == 200
+    status, raw, _ = call(url + "/api/info")  # and the page's own requests are served
+    assert status == 200 and "run_dir" in json.loads(raw)
+
+
+def test_a_server_on_every_interface_accepts_ip_addresses_but_no_other_name(runs):
+    server = make_server("0.0.0.0", 0)
+    try:
+        port = server.server_port
+        assert server.serves(f"127.0.0.1:{port}") and server.serves(f"10.1.2.3:{port}")
+        assert server.serves(f"localhost:{port}") and not server.serves(f"evil.example:{port}")
+        assert not server.serves(f"10.1.2.3:{port + 1}") and not server.serves("x:port")
+    finally:
+        server.server_close()
+
+
+def test_200_simultaneous_requests_are_all_served(mlp):
+    url, _ = mlp
+    n = 200
+    barrier = threading.Barrier(n)
+    status = [None] * n
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            status[i] = call(url + "/api/info")[0]
+        except OSError as e:  # a reset connection
+            status[i] = repr(e)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert status == [200] * n, [s for s in status if s != 200][:5]
+
+
+def test_a_deeply_nested_json_body_is_a_400_not_a_500(mlp):
+    url, _ = mlp
+    status, raw, _ = call(url + "/api/decode", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and "nests too deeply" in json.loads(raw)["error"]
+    assert call(url + "/api/info")[0] == 200  # still serving

@@ -8,12 +8,15 @@ POST /api/decode    {"z": [...]} or {"xy": [a, b]} -> the decoded PNG (?format=p
 POST /api/grid      {"x": [x0, x1], "y": [y0, y1], "n": 12} -> an n x n grid of decodings
 
 Bad requests get HTTP 400 and {"error": "what to send instead"}; the server keeps running.
+A request whose Host (or Origin) is not an address this server serves on gets 403: a web page
+elsewhere cannot reach it through a DNS name rebound to this machine.
 """
 
 from __future__ import annotations
 
 import base64
 import errno
+import ipaddress
 import json
 import logging
 import socket
@@ -29,6 +32,7 @@ from aekit.errors import AekitError
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # bytes of a POST body
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
 def page_html() -> bytes:
@@ -41,12 +45,34 @@ class ExploreServer(ThreadingHTTPServer):
 
     daemon_threads = True  # Ctrl-C does not wait for open connections
     allow_reuse_port = False  # a second server on a busy port must fail, not share it
+    request_queue_size = 256  # the listen backlog: a page's burst of requests is queued, not reset
 
     def __init__(self, address: tuple[str, int], explorer: Explorer | None = None):
         self.explorer = explorer
         self.page = page_html()
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, Handler)
+        bound = str(self.server_address[0]).lower()
+        self.wildcard = bound in ("0.0.0.0", "::")
+        self.host_names = {address[0].lower().strip("[]"), bound}
+        if self.wildcard or _is_loopback(bound):
+            self.host_names |= LOOPBACK_NAMES
+
+    def serves(self, netloc: str | None) -> bool:
+        """Whether ``netloc`` (a Host header, an Origin's host[:port]) names this server: one of
+        its addresses (or localhost on a loopback address) and its port. Listening on every
+        interface, any IP address is accepted, but no other name: a name is what a DNS
+        rebinding attack needs."""
+        if not netloc:
+            return False
+        try:
+            url = urlsplit("//" + netloc)
+            name, port = (url.hostname or "").lower(), url.port
+        except ValueError:  # a port that is not a number
+            return False
+        if port is not None and port != self.server_port:
+            return False
+        return name in self.host_names or (self.wildcard and _is_ip(name))
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # HTTPServer's would look up the host name
@@ -58,6 +84,18 @@ class ExploreServer(ThreadingHTTPServer):
         if host in ("0.0.0.0", "::"):  # every interface: this machine can use localhost
             host = "127.0.0.1"
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback(name: str) -> bool:
+    return name == "localhost" or (_is_ip(name) and ipaddress.ip_address(name).is_loopback)
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8765, explorer: Explorer | None = None):
@@ -108,10 +146,24 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer("POST")
 
+    def _foreign(self) -> str | None:
+        """Why the request does not come from a page of this server (None when it does)."""
+        host, origin = self.headers.get("Host"), self.headers.get("Origin")
+        if not self.server.serves(host):
+            return f"Host {host!r} is not this server's address"
+        if origin is not None:
+            o = urlsplit(origin)
+            if o.scheme != "http" or not self.server.serves(o.netloc):
+                return f"a page of {origin!r} may not use this server"
+        return None
+
     def _answer(self, method: str) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         ex = self.server.explorer
+        why = self._foreign()
+        if why is not None:
+            return self._error(403, f"{why}; open {self.server.url} in a browser on this machine")
         try:
             if url.path in ("/", "/index.html") and method == "GET":
                 return self._send(200, self.server.page, "text/html; charset=utf-8")
@@ -158,6 +210,10 @@ class Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BadRequest(
                 f'the body is not JSON ({e}); send e.g. {{"z": [0.5, -1.0]}}'
+            ) from None
+        except RecursionError:  # e.g. 100,000 nested lists
+            raise BadRequest(
+                'the body nests too deeply to read; send a flat object, e.g. {"z": [0.5, -1.0]}'
             ) from None
 
     # -- replies -----------------------------------------------------------------------------
