@@ -358,7 +358,7 @@ def test_a_foreign_host_or_origin_gets_403_and_the_servers_own_names_do_not(mlp)
     assert status == 200 and "run_dir" in json.loads(raw)
 
 
-def test_a_server_on_every_interface_accepts_ip_addresses_but_no_other_name(runs):
+def test_a_server_on_every_interface_accepts_ip_addresses_but_no_other_name():
     server = make_server("0.0.0.0", 0)
     try:
         port = server.server_port

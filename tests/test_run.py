@@ -102,6 +102,17 @@ def test_a_folder_that_is_not_a_run_is_named_in_one_line(tmp_path):
         _ = aekit.Run.load(tmp_path).model
 
 
+def test_weights_of_another_architecture_are_named_in_one_line(tmp_path):
+    import shutil
+
+    mlp, conv = tiny_run("mlp"), tiny_run("conv")
+    shutil.copy(mlp / "config.json", tmp_path / "config.json")
+    shutil.copy(conv / "model.safetensors", tmp_path / "model.safetensors")
+    with pytest.raises(AekitError, match="does not fit the model") as e:
+        _ = aekit.Run.load(tmp_path).model
+    assert "\n" not in str(e.value)
+
+
 def test_the_old_read_functions_are_still_importable():
     from aekit.training.run_dir import load_model, read_metrics, read_run_config
 

@@ -109,7 +109,13 @@ def _build_model(run_dir: Path, info: dict[str, Any], device: str | torch.device
         state = load_file(str(run_dir / WEIGHTS))
     except Exception as e:  # safetensors raises its own error types
         raise AekitError(f"cannot read {str(run_dir / WEIGHTS)!r} ({e})") from None
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # another architecture's weights: missing, unexpected, mis-sized
+        first = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
+        raise AekitError(
+            f"{str(run_dir / WEIGHTS)!r} does not fit the model in {CONFIG} ({first})"
+        ) from None
     return model.requires_grad_(False).to(device).eval()
 
 

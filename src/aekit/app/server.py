@@ -163,6 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         ex = self.server.explorer
         why = self._foreign()
         if why is not None:
+            self._discard_body()
             return self._error(403, f"{why}; open {self.server.url} in a browser on this machine")
         try:
             if url.path in ("/", "/index.html") and method == "GET":
@@ -192,6 +193,16 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # keep serving; the log has the traceback
             log.exception("error answering %s %s", method, self.path)
             self._error(500, f"internal error: {type(e).__name__}: {e}")
+
+    def _discard_body(self) -> None:
+        """Read the body of a request that is refused unread: closing a connection with unread
+        data resets it, and the client may lose the reply."""
+        try:
+            n = int(self.headers.get("Content-Length", 0))
+        except ValueError:
+            return
+        if 0 < n <= MAX_BODY:
+            self.rfile.read(n)
 
     def _body(self) -> Any:
         try:
