@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +12,9 @@ from conftest import quick
 import aekit
 from aekit.config import TrainConfig
 from aekit.data import BatchMaker, Dataset
-from aekit.losses import reconstruction_loss
+from aekit.errors import ConfigError
+from aekit.layers.blocks import _ACTIVATIONS
+from aekit.losses import LOSSES, reconstruction_loss
 from aekit.training import fastpath
 from aekit.training.optim import can_fuse, make_optimizer
 from aekit.training.trainer import Trainer, config_from_any
@@ -137,11 +141,14 @@ def test_fast_step_gradients_equal_autograd(name, pixel_range, kw, loss):
     ref = [p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
     step = fastpath.MLPStep(model, loss)
-    for _ in range(2):  # the second call reuses the buffers of the first
-        loss = step(x, target)
+    # the kernels alone twice (the second call reuses the buffers of the first), then the
+    # checked first step of a run, which finds no difference and stays on the fast step
+    for call in (step.fast_step, step.fast_step, step):
+        loss = call(x, target)
         assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
         for p, r in zip(model.parameters(), ref):
             torch.testing.assert_close(p.grad, r, rtol=1e-5, atol=1e-7)
+    assert step.checked and not step.uses_autograd
 
 
 @pytest.mark.parametrize(
@@ -161,38 +168,28 @@ def test_fast_step_refuses_what_it_does_not_compute(name, kw, loss, precision):
     assert not fastpath.applies(model, loss, precision, distributed=False)
 
 
-@pytest.mark.parametrize("loss", ["mse", "bce"])
-def test_trainer_takes_the_fast_step_and_trains_as_autograd_does(runs, loss):
-    # 1617 samples: a smaller last batch each epoch
-    train = {"epochs": 2, "batch_size": 100, "loss": loss}
-    fast = Trainer(config_from_any(quick(runs, train=train)))
-    slow = Trainer(config_from_any(quick(runs, train={**train, "fast_mlp_step": False})))
-    a, b = fast.run(), slow.run()
-    assert fast._fast is not None and slow._fast is None
-    for ha, hb in zip(a.history, b.history):
+@pytest.mark.parametrize("name", aekit.list_models())
+def test_trainer_takes_the_fast_step_where_it_applies_and_trains_as_autograd_does(
+    runs, name, monkeypatch
+):
+    calls = []
+    real = fastpath.MLPStep.__call__
+    monkeypatch.setattr(fastpath.MLPStep, "__call__", lambda s, *a: calls.append(s) or real(s, *a))
+    model = {"name": name, "latent_dim": 3}
+    built = aekit.create_model(name, SHAPE, latent_dim=3)
+    expected = fastpath.applies(built, "mse", "fp32", distributed=False)
+    # 1617 samples at batch 100: a smaller last batch each epoch
+    train = {"epochs": 2, "batch_size": 100, "loss": "bce" if name == "mlp" else "mse"}
+    a = Trainer(config_from_any(quick(runs, model=model, train=train))).run()
+    assert bool(calls) == expected and not any(s.uses_autograd for s in calls)
+    calls.clear()
+    slow = {**train, "fast_mlp_step": False}
+    b = Trainer(config_from_any(quick(runs, model=model, train=slow, run={"name": "b"}))).run()
+    assert not calls
+    for ha, hb in zip(a.history, b.history, strict=True):
         assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
-    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
-
-
-def test_fast_step_refuses_hooks_shared_layers_and_unknown_subclasses():
-    def fresh():
-        return aekit.create_model("mlp", (1, 8, 8), "01", hidden=[16, 16], latent_dim=3)
-
-    hooked = fresh()
-    hooked.encoder.register_forward_hook(lambda *a: None)
-    tied = fresh()
-    tied.decoder[0][2] = tied.encoder[1][2]  # one 16 -> 16 layer in both halves
-
-    class HalfReLU(torch.nn.ReLU):
-        def forward(self, x):
-            return super().forward(x) / 2
-
-    odd = fresh()
-    odd.encoder[1][1] = HalfReLU()
-    for model in (hooked, tied, odd):
-        assert fastpath.chain(model) is None
-    assert fastpath.chain(fresh()) is not None
 
 
 def test_fast_step_keeps_batchnorm_running_statistics_as_the_module_does():
@@ -217,3 +214,209 @@ def test_fast_step_keeps_batchnorm_running_statistics_as_the_module_does():
     for (name, a), b in zip(ref.named_buffers(), fast.buffers()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=name)
     assert int(norms[0].num_batches_tracked) == 3
+
+
+SHAPE = (1, 8, 8)
+#: model settings the sweep tries on every model that has the field (others: skipped)
+VARIANTS = [{}, {"batchnorm": True}, {"bias": False}, {"output_activation": "none"}]
+VARIANTS += [{"activation": a} for a in _ACTIVATIONS]
+VARIANTS += [{"latent_activation": a} for a in ("relu", "sigmoid", "tanh", "leaky_relu")]
+
+
+def batch(loss: str, pixel_range: str, n: int = 13) -> tuple[torch.Tensor, torch.Tensor]:
+    """A denoiser's batch (the target is not the input), binarised for BCE."""
+    x, target = torch.rand(n, *SHAPE), torch.rand(n, *SHAPE)
+    if loss == "bce":
+        target = target.round()
+    if pixel_range == "-11":
+        x, target = x * 2 - 1, target * 2 - 1
+    return x, target
+
+
+def autograd_grads(model, loss: str, x, target) -> tuple[float, list]:
+    """Loss and gradients of the trainer's autograd step, on a copy (BatchNorm statistics)."""
+    ref = copy.deepcopy(model)
+    value = sum(ref.loss_terms(ref(x), x, target, loss).values())
+    value.backward()
+    return value.item(), [p.grad for p in ref.parameters()]
+
+
+def assert_fast_equals_autograd(model, loss: str, pixel_range: str) -> None:
+    x, target = batch(loss, pixel_range)
+    ref_loss, ref = autograd_grads(model, loss, x, target)
+    got = fastpath.MLPStep(model, loss).fast_step(x, target)
+    assert got.item() == pytest.approx(ref_loss, rel=1e-5)
+    for (n, p), r in zip(model.named_parameters(), ref, strict=True):
+        torch.testing.assert_close(p.grad, r, rtol=1e-5, atol=1e-6, msg=n)
+
+
+@pytest.mark.parametrize("name", aekit.list_models())
+def test_wherever_the_fast_step_applies_its_gradients_equal_autograds(name):
+    """applies => gradients equal autograd's, over every model x loss x activation; where it
+    does not apply, MLPStep refuses to be built."""
+    applied = 0
+    for kw in VARIANTS:
+        for loss in LOSSES:
+            for pixel_range in ("01",) if loss == "bce" else ("01", "-11"):
+                torch.manual_seed(0)
+                try:
+                    model = aekit.create_model(name, SHAPE, pixel_range, latent_dim=3, **kw)
+                except (ConfigError, ValueError, TypeError):
+                    continue  # this model has no such field or value
+                if fastpath.applies(model, loss, "fp32", distributed=False):
+                    assert_fast_equals_autograd(model, loss, pixel_range)
+                    applied += 1
+                elif loss in fastpath.KNOWN_LOSSES:
+                    with pytest.raises(ValueError, match="MLPStep"):
+                        fastpath.MLPStep(model, loss)
+    assert applied or name not in ("mlp", "linear", "stacked")
+
+
+def test_fast_step_refuses_a_loss_it_does_not_know():
+    model = aekit.create_model("mlp", SHAPE, hidden=[8], latent_dim=2)
+    assert fastpath.applies(model, "mse", "fp32", distributed=False)
+    assert not fastpath.applies(model, "huber", "fp32", distributed=False)
+    with pytest.raises(ValueError, match="not 'huber'"):
+        fastpath.MLPStep(model, "huber")
+    step = fastpath.MLPStep(model, "mse")
+    step.loss = "huber"  # not taken for BCE: an explicit refusal
+    with pytest.raises(ValueError, match="not 'huber'"):
+        step.fast_step(*batch("mse", "01"))
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 1.0, 1.5, -0.5, float("nan"), float("inf")])
+def test_leaky_relu_applies_only_for_the_slopes_it_computes(slope):
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", SHAPE, hidden=[16], latent_dim=3)
+    model.encoder[1][1] = torch.nn.LeakyReLU(slope)
+    known = slope >= 0 and slope != float("inf")
+    assert fastpath.applies(model, "mse", "fp32", distributed=False) == known
+    if known:
+        assert_fast_equals_autograd(model, "mse", "01")
+
+
+def test_fast_step_refuses_shared_layers_unknown_subclasses_and_parameters_outside():
+    def fresh():
+        return aekit.create_model("mlp", SHAPE, "01", hidden=[16, 16], latent_dim=3)
+
+    tied = fresh()
+    tied.decoder[0][2] = tied.encoder[1][2]  # one 16 -> 16 layer in both halves
+
+    class HalfReLU(torch.nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) / 2
+
+    odd = fresh()
+    odd.encoder[1][1] = HalfReLU()
+    extra = fresh()
+    extra.scale = torch.nn.Parameter(torch.ones(()))  # the step would never set its gradient
+    for model in (tied, odd, extra):
+        assert fastpath.chain(model) is None
+        assert not fastpath.applies(model, "mse", "fp32", distributed=False)
+    assert fastpath.chain(fresh()) is not None
+
+
+def _zero_grad(p: torch.Tensor) -> None:
+    p.grad.zero_()
+
+
+def _zeros(grads: tuple) -> tuple:
+    return tuple(None if g is None else g * 0 for g in grads)
+
+
+def _param(model):
+    return model.decoder[0][0].weight
+
+
+#: hooks of every kind, each one that changes the gradients: name -> register(model) -> handle
+HOOKS = {
+    "tensor hook": lambda m: _param(m).register_hook(lambda g: g * 0),
+    "post-accumulate hook": lambda m: _param(m).register_post_accumulate_grad_hook(_zero_grad),
+    "full backward hook": lambda m: m.decoder[0][0].register_full_backward_hook(
+        lambda mod, gin, gout: _zeros(gin)
+    ),
+    "full backward pre-hook": lambda m: m.decoder[0][0].register_full_backward_pre_hook(
+        lambda mod, gout: (gout[0] * 3,)
+    ),
+    "forward pre-hook": lambda m: m.decoder[0][0].register_forward_pre_hook(
+        lambda mod, args: (args[0] * 0.5,)
+    ),
+    "forward hook": lambda m: m.decoder[0][0].register_forward_hook(lambda mod, a, out: out * 2),
+    "forward hook with kwargs": lambda m: m.decoder[0][0].register_forward_hook(
+        lambda mod, a, kw, out: out * 2, with_kwargs=True
+    ),
+    "global forward hook": lambda m: torch.nn.modules.module.register_module_forward_hook(
+        lambda mod, a, out: out * 2 if type(mod) is torch.nn.Linear else None
+    ),
+    "global forward pre-hook": lambda m: torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda mod, args: (args[0] * 0.5,) if type(mod) is torch.nn.Linear else None
+    ),
+    "global backward hook": lambda m: torch.nn.modules.module.register_module_full_backward_hook(
+        lambda mod, gin, gout: _zeros(gin) if type(mod) is torch.nn.Linear else None
+    ),
+    "global backward pre-hook": (
+        lambda m: torch.nn.modules.module.register_module_full_backward_pre_hook(
+            lambda mod, gout: (gout[0] * 3,) if type(mod) is torch.nn.Linear else None
+        )
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:.*(backward hook|module output).*:UserWarning")
+@pytest.mark.parametrize("kind", HOOKS)
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_hook_of_any_kind_refuses_the_fast_step_or_hands_it_to_autograd(kind, when, caplog):
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", SHAPE, hidden=[16], latent_dim=3)
+    x, target = batch("mse", "01")
+    step = fastpath.MLPStep(model, "mse")
+    if when == "after":
+        step(x, target)  # the checked first step: no difference yet
+        assert not step.uses_autograd
+    handle = HOOKS[kind](model)
+    try:
+        if when == "before":
+            assert not fastpath.applies(model, "mse", "fp32", distributed=False)
+            with pytest.raises(ValueError, match="hook"):
+                fastpath.MLPStep(model, "mse")
+            return
+        model.zero_grad(set_to_none=True)
+        ref_loss = sum(model.loss_terms(model(x), x, target, "mse").values())
+        ref_loss.backward()
+        ref = [p.grad.clone() for p in model.parameters()]
+        loss = step(x, target)  # with the hook, through autograd
+    finally:
+        handle.remove()
+    assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+    for p, r in zip(model.parameters(), ref, strict=True):
+        torch.testing.assert_close(p.grad, r)
+    assert "run with autograd" in caplog.text
+
+
+def test_a_first_step_that_differs_from_autograd_switches_the_run_to_autograd(monkeypatch, caplog):
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", SHAPE, hidden=[16], latent_dim=3)
+    x, target = batch("mse", "01")
+    ref_loss, ref = autograd_grads(model, "mse", x, target)
+    step = fastpath.MLPStep(model, "mse")
+    monkeypatch.setattr(step, "_act_backward", lambda *a: None)  # a wrong backward
+    for _ in range(2):
+        loss = step(x, target)
+        assert loss.item() == pytest.approx(ref_loss, rel=1e-6)
+        for p, r in zip(model.parameters(), ref, strict=True):
+            torch.testing.assert_close(p.grad, r)
+    assert step.uses_autograd
+    assert "differs from autograd's on the first step" in caplog.text
+
+
+def test_batchnorm_in_eval_mode_is_handed_to_autograd():
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", SHAPE, hidden=[16], latent_dim=3, batchnorm=True)
+    x, target = batch("mse", "01")
+    step = fastpath.MLPStep(model, "mse")
+    step(x, target)
+    model.eval()  # running statistics, not the batch's: the step's kernels would be wrong
+    ref_loss, ref = autograd_grads(model, "mse", x, target)
+    assert step(x, target).item() == pytest.approx(ref_loss, rel=1e-6)
+    for p, r in zip(model.parameters(), ref, strict=True):
+        torch.testing.assert_close(p.grad, r)

@@ -1,51 +1,85 @@
-"""A training step without autograd for plain fully-connected autoencoders.
+"""A training step without autograd for plain fully-connected autoencoders, checked by autograd.
 
 For a small MLP such as 784-128-64-12-3 at batch 128, autograd's bookkeeping (the graph, a fresh
 tensor for every gradient, ``zero_grad``, accumulation into ``.grad``) costs about as much as
 the arithmetic it drives. This step runs the same arithmetic with the same ATen kernels autograd
 uses (``addmm``, ``mm``, ``threshold_backward``, ``sigmoid_backward``…) and writes each gradient
 straight into its parameter's ``.grad`` with ``out=``, so the optimiser, gradient clipping and
-the schedules work unchanged. Its gradients equal autograd's to float32 rounding
-(tests/test_speed_path.py); benchmarks/RESULTS.md has what it gains.
+the schedules work unchanged. benchmarks/RESULTS.md has what it gains.
 
-It applies only where the model is a chain of Linear layers, BatchNorm1d (its training-mode
-kernels, running statistics included) and elementwise activations with the base class's forward
-and loss (no regulariser), the loss (MSE, BCE or L1) is averaged over pixels, the precision is
-float32 and the run is not distributed; otherwise the trainer uses autograd.
+It is a second implementation of backward, so it proves itself three ways:
+
+- :func:`applies` refuses everything it does not know: any model but a chain of distinct
+  Linear layers, BatchNorm1d (training mode) and ReLU / LeakyReLU (slope >= 0) / Sigmoid / Tanh
+  under the base class's forward and loss (no regulariser); a loss other than MSE, BCE or L1
+  averaged over pixels; any precision but float32; distributed runs; and hooks of every kind:
+  module hooks, global module hooks (``torch.nn.modules.module._global_*``) and tensor hooks
+  on the parameters (``register_hook``, ``register_post_accumulate_grad_hook``).
+- :class:`MLPStep` checks its first step against autograd (gradients, loss, BatchNorm's running
+  statistics) and, on any difference, logs a warning and runs autograd's step from then on; it
+  also hands a step to autograd whenever a hook appears or a BatchNorm is in eval mode later.
+- tests/test_speed_path.py checks "applies ⇒ gradients equal autograd's" over every registered
+  model × every loss × the activations.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as _module
 
 from aekit.layers.blocks import Tanh
-from aekit.losses.reconstruction import BCE_EPS, LOSSES
+from aekit.losses.reconstruction import BCE_EPS
 from aekit.models.base import Autoencoder, Flatten, Unflatten
 
+logger = logging.getLogger(__name__)
 aten = torch.ops.aten
 
+#: the losses :meth:`MLPStep._loss` computes; any other is refused (not taken for another)
+KNOWN_LOSSES = ("mse", "bce", "l1")
 #: the modules the step knows, by exact type (a subclass may compute something else), and the
 #: kind of activation each is; None: passes its input on (a view at most)
 _KINDS = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
 _KINDS.update({Tanh: "tanh", nn.Identity: None, Flatten: None, Unflatten: None})
-_BASE = ("forward", "encode", "decode", "loss_terms", "regularizers")
+_BASE = ("forward", "encode", "decode", "loss_terms", "regularizers", "__call__", "_call_impl")
+#: module hook tables that cannot change a training step's arithmetic; any other non-empty
+#: table whose name has "hook" in it refuses the step
+_HARMLESS_HOOKS = {
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+}
+#: the relative difference from autograd's first step that still counts as float32 rounding
+RTOL = 1e-4
+#: ... plus this much of the model's largest gradient entry (float32's epsilon is 1.2e-7)
+FLOOR = 1e-5
+#: the global hook tables torch consults in a module's forward or backward, by name
+_GLOBAL_STEP_HOOKS = tuple(
+    n
+    for n in dir(_module)
+    if n.startswith("_global_")
+    and ("forward" in n or "backward" in n)
+    and isinstance(getattr(_module, n), dict)
+)
 
 
 class Layer(NamedTuple):
     linear: nn.Linear
     norm: nn.BatchNorm1d | None  # between the Linear and the activation, as mlp_stack puts it
     kind: str | None  # the activation after them: relu, leaky_relu, sigmoid, tanh; None
-    slope: float  # leaky_relu's negative slope
+    slope: float  # leaky_relu's negative slope (>= 0)
 
 
 def chain(model: nn.Module) -> list[Layer] | None:
     """``model`` as a list of :class:`Layer`, or None where it is anything but distinct Linear
-    layers, BatchNorm1d and known activations under the base class's forward and loss, with no
-    hooks (the step would skip them)."""
+    layers, BatchNorm1d and known activations under the base class's forward and loss, holding
+    every parameter of the model (hooks: see :func:`hooks`)."""
     if not isinstance(model, Autoencoder) or model.loss_reduction != "mean":
         return None
     if any(getattr(type(model), f) is not getattr(Autoencoder, f) for f in _BASE):
@@ -53,61 +87,171 @@ def chain(model: nn.Module) -> list[Layer] | None:
     parts = [getattr(model, "encoder", None), getattr(model, "decoder", None)]
     if not all(isinstance(p, nn.Module) for p in parts):
         return None
-    if any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
-        return None
     layers: list[dict] = []
-    for part in parts:
-        for m in part.modules():
-            if type(m) is nn.Sequential:
+    for m in (m for part in parts for m in part.modules()):
+        if type(m) is nn.Sequential:
+            continue
+        if type(m) is nn.Linear:
+            layers.append({"linear": m, "norm": None, "kind": None, "slope": 0.0})
+        elif type(m) is nn.BatchNorm1d:
+            if not layers or layers[-1]["norm"] or layers[-1]["kind"]:
+                return None  # only right after a Linear
+            layers[-1]["norm"] = m
+        elif type(m) in _KINDS and not (m._parameters or m._buffers):
+            kind = _KINDS[type(m)]
+            if kind is None:
                 continue
-            if type(m) is nn.Linear:
-                layers.append({"linear": m, "norm": None, "kind": None, "slope": 0.0})
-            elif type(m) is nn.BatchNorm1d:
-                if not layers or layers[-1]["norm"] or layers[-1]["kind"]:
-                    return None  # only right after a Linear
-                layers[-1]["norm"] = m
-            elif type(m) in _KINDS:
-                kind = _KINDS[type(m)]
-                if kind is not None:
-                    if not layers or layers[-1]["kind"] is not None:
-                        return None  # an activation first, or two in a row
-                    layers[-1]["kind"] = kind
-                    layers[-1]["slope"] = getattr(m, "negative_slope", 0.0)
-            else:
+            if not layers or layers[-1]["kind"] is not None:
+                return None  # an activation first, or two in a row
+            slope = float(getattr(m, "negative_slope", 0.0))
+            if not (math.isfinite(slope) and slope >= 0):  # its backward reads the output
                 return None
-    weights = {id(layer["linear"].weight) for layer in layers}
-    if not layers or len(weights) != len(layers):  # a shared layer would need its grads summed
+            layers[-1].update(kind=kind, slope=slope)
+        else:
+            return None
+    own = [p for layer in layers for mod in (layer["linear"], layer["norm"]) if mod is not None
+           for p in mod.parameters()]  # fmt: skip
+    # a shared layer would need its gradients summed; a parameter outside the chain, its own
+    if not layers or len({id(p) for p in own}) != len(own):
+        return None
+    if {id(p) for p in own} != {id(p) for p in model.parameters()}:
         return None
     return [Layer(**layer) for layer in layers]
 
 
+def hooks(model: nn.Module) -> str | None:
+    """The first hook a step without autograd would skip, in words; None where there is none:
+    global module hooks, every module hook table but the state-dict ones, and the tensor hooks
+    of the parameters."""
+    for name in dir(_module):
+        table = getattr(_module, name)
+        if name.startswith("_global_") and "hook" in name and isinstance(table, dict) and table:
+            return f"a global module hook (torch.nn.modules.module.{name})"
+    for m in model.modules():
+        for name, table in vars(m).items():
+            if "hook" in name and isinstance(table, dict) and table:
+                if name not in _HARMLESS_HOOKS:
+                    return f"a module hook ({type(m).__name__}.{name})"
+    for name, p in model.named_parameters():
+        if p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None):
+            return f"a tensor hook on the parameter {name}"
+    return None
+
+
 def applies(model: nn.Module, loss: str, precision: str, distributed: bool) -> bool:
     """Whether :class:`MLPStep` can train ``model`` with these settings."""
-    if loss not in LOSSES or precision != "fp32" or distributed:
+    if loss not in KNOWN_LOSSES or precision != "fp32" or distributed:
         return False
-    params = list(model.parameters())
-    if not all(p.requires_grad and p.dtype == torch.float32 for p in params):
-        return False
-    return chain(model) is not None
+    for p in model.parameters():
+        if type(p) is not nn.Parameter or not p.requires_grad or p.dtype != torch.float32:
+            return False
+    return chain(model) is not None and hooks(model) is None
 
 
 class MLPStep:
     """``step(x, target)``: forward, loss (``mse``, ``bce`` or ``l1``, averaged over pixels)
-    and backward of the chain, gradients written into each parameter's ``.grad``; returns the
-    loss (a 0-d tensor, not synchronised)."""
+    and backward of the model, gradients written into each parameter's ``.grad``; returns the
+    loss (a 0-d tensor, not synchronised).
+
+    The first step runs both ways and keeps autograd's result; where the two differ (beyond
+    :data:`RTOL` of each tensor's largest entry), it logs a warning and every later step is
+    autograd's (``uses_autograd``). A step also goes to autograd whenever a hook has appeared,
+    a parameter stopped requiring a gradient or a BatchNorm is in eval mode since.
+    """
 
     def __init__(self, model: nn.Module, loss: str = "mse"):
         layers = chain(model)
         if layers is None:
             raise ValueError("MLPStep needs a chain of Linear, BatchNorm1d and activation layers")
-        if loss not in LOSSES:
-            raise ValueError(f"MLPStep computes {', '.join(LOSSES)}; not {loss!r}")
-        self.layers, self.loss = layers, loss
+        if loss not in KNOWN_LOSSES:
+            raise ValueError(f"MLPStep computes {', '.join(KNOWN_LOSSES)}; not {loss!r}")
+        hook = hooks(model)
+        if hook is not None:
+            raise ValueError(f"MLPStep would skip {hook}; train with autograd")
+        self.model, self.layers, self.loss = model, layers, loss
+        self.params = list(model.parameters())
+        self._mods = list(model.modules())
+        self._norms = [layer.norm for layer in layers if layer.norm is not None]
         self._bufs: dict = {}
+        self.checked = False  # the first fast step has been compared with autograd's
+        self.uses_autograd = False  # it differed: autograd's step from then on
+        self._warned = False  # about a step handed to autograd (said once)
 
     def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.uses_autograd or self._disturbed(x):
+            return self.autograd_step(x, target)
+        if not self.checked:
+            return self._first_step(x, target)
+        return self.fast_step(x, target)
+
+    def fast_step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The step without autograd, unchecked."""
         with torch.no_grad():
             return self._step(x.reshape(len(x), -1), target.reshape(len(target), -1))
+
+    def autograd_step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The reference: the trainer's own step (zeroed gradients, forward, loss, backward)."""
+        for p in self.params:
+            p.grad = None
+        with torch.enable_grad():
+            terms = self.model.loss_terms(self.model(x), x, target, self.loss)
+            loss = torch.stack(list(terms.values())).sum()
+            loss.backward()
+        return loss.detach()
+
+    def _disturbed(self, x: torch.Tensor) -> bool:
+        """Whether something the step would get wrong has appeared since it was built (a
+        cheap look, every step: a few microseconds for the tutorial network)."""
+        found = (
+            x.dtype != torch.float32
+            or self.model.loss_reduction != "mean"
+            or any(getattr(_module, n) for n in _GLOBAL_STEP_HOOKS)
+            or any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                   or m._backward_pre_hooks for m in self._mods)
+            or any(not p.requires_grad or p._backward_hooks or p._post_accumulate_grad_hooks
+                   for p in self.params)
+            or any(not norm.training for norm in self._norms)
+        )  # fmt: skip
+        if found and not self._warned:
+            self._warned = True
+            logger.warning(
+                "a hook, a frozen parameter, an eval-mode BatchNorm or non-float32 data "
+                "appeared since the autograd-free step was built: such steps run with autograd"
+            )
+        return found
+
+    def _first_step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Both steps from the same state; autograd's is kept, and decides what follows."""
+        buffers = list(self.model.buffers())
+        before = [b.clone() for b in buffers]
+        fast_loss = self.fast_step(x, target).clone()
+        fast = [None if p.grad is None else p.grad.clone() for p in self.params]
+        fast_buffers = [b.clone() for b in buffers]
+        with torch.no_grad():
+            for b, v in zip(buffers, before):
+                b.copy_(v)
+        loss = self.autograd_step(x, target)
+        names = ["loss"] + [f"grad of {n}" for n, _ in self.model.named_parameters()]
+        names += [f"buffer {n}" for n, _ in self.model.named_buffers()]
+        grads = [p.grad for p in self.params]
+        # a gradient that is 0 in exact arithmetic (a bias before BatchNorm) is float32 noise
+        # on both sides: compared against the largest gradient of the model instead
+        floor = FLOOR * max((g.abs().max().item() for g in grads if g is not None), default=0.0)
+        diff = difference(
+            names,
+            [fast_loss, *fast, *fast_buffers],
+            [loss, *grads, *buffers],
+            floor,
+        )
+        self.checked = True
+        if diff is not None:
+            self.uses_autograd = True
+            logger.warning(
+                "the autograd-free step (train.fast_mlp_step) differs from autograd's on the "
+                "first step (%s): this run trains with autograd",
+                diff,
+            )
+        return loss
 
     def _buffers(self, b: int, like: torch.Tensor) -> tuple[list, list]:
         """Each layer's output and the gradient with respect to its input, for batch size
@@ -147,6 +291,8 @@ class MLPStep:
                 h.sigmoid_()
             elif kind == "tanh":  # as blocks.Tanh: 2 sigmoid(2x) - 1, far faster on CPU
                 h.mul_(2).sigmoid_().mul_(2).sub_(1)
+            elif kind is not None:
+                raise ValueError(f"no forward for the activation {kind!r}")
         loss, g = self._loss(h, target, grads[-1])
         for i in range(len(self.layers) - 1, -1, -1):
             lin, norm, kind, slope = self.layers[i]
@@ -187,12 +333,13 @@ class MLPStep:
         if self.loss == "l1":
             loss = torch.sub(y, target, out=g).abs().mean()
             return loss, g.sign_().div_(n)
-        # bce on the clamped output: the clamp passes gradient only inside [eps, 1 - eps]
-        yc = y.clamp(BCE_EPS, 1 - BCE_EPS)
-        loss = F.binary_cross_entropy(yc, target)
-        one = torch.ones((), dtype=y.dtype, device=y.device)
-        aten.binary_cross_entropy_backward.grad_input(one, yc, target, None, 0, grad_input=g)
-        return loss, g.mul_((y >= BCE_EPS) & (y <= 1 - BCE_EPS)).div_(n)
+        if self.loss == "bce":  # on the clamped output: gradient only inside [eps, 1 - eps]
+            yc = y.clamp(BCE_EPS, 1 - BCE_EPS)
+            loss = F.binary_cross_entropy(yc, target)
+            one = torch.ones((), dtype=y.dtype, device=y.device)
+            aten.binary_cross_entropy_backward.grad_input(one, yc, target, None, 0, grad_input=g)
+            return loss, g.mul_((y >= BCE_EPS) & (y <= 1 - BCE_EPS)).div_(n)
+        raise ValueError(f"MLPStep computes {', '.join(KNOWN_LOSSES)}; not {self.loss!r}")
 
     @staticmethod
     def _act_backward(g, kind: str, slope: float, out: torch.Tensor) -> None:
@@ -204,8 +351,33 @@ class MLPStep:
             aten.leaky_relu_backward.grad_input(g, out, slope, True, grad_input=g)
         elif kind == "sigmoid":
             aten.sigmoid_backward.grad_input(g, out, grad_input=g)
-        else:
+        elif kind == "tanh":
             aten.tanh_backward.grad_input(g, out, grad_input=g)
+        else:
+            raise ValueError(f"no backward for the activation {kind!r}")
+
+
+def difference(names: list[str], got: list, want: list, floor: float = 0.0) -> str | None:
+    """The first of the named tensors where ``got`` differs from ``want`` by more than
+    :data:`RTOL` of the larger of their largest entries plus ``floor`` (NaN counts as a
+    difference; integer tensors must be equal), in words; None where none does."""
+    for name, a, b in zip(names, got, want, strict=True):
+        if a is None or b is None:
+            if a is not b:
+                return f"{name}: a gradient on one side only"
+            continue
+        if a.shape != b.shape:
+            return f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        if not a.is_floating_point():
+            if not torch.equal(a, b):
+                return f"{name}: {a.tolist()} against {b.tolist()}"
+            continue
+        a, b = a.double(), b.double()
+        err = (a - b).abs().max().item() if a.numel() else 0.0
+        scale = max(a.abs().max().item(), b.abs().max().item()) if a.numel() else 0.0
+        if not err <= RTOL * scale + floor:
+            return f"{name}: largest difference {err:.3g} where the largest entry is {scale:.3g}"
+    return None
 
 
 def _momentum(norm: nn.BatchNorm1d) -> float:
