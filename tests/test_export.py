@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from _tiny_runs import tiny_run
+from _tiny_runs import SPECS, tiny_run
 
 import aekit
 from aekit.cli.main import main
@@ -35,11 +35,21 @@ def part_inputs(model, n: int) -> dict[str, torch.Tensor]:
     return {"encoder": x, "decoder": oracle(model, "encoder", x), "autoencoder": x}
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv"])
+def source(name: str):
+    """What to export for model ``name`` and the model itself: the trained tiny run where
+    there is one (mlp, conv), else a freshly built 8x8 model of that family."""
+    if name in SPECS:
+        run = tiny_run(name)
+        return run, aekit.load(run)
+    torch.manual_seed(0)
+    model = aekit.create_model(name, (1, 8, 8), latent_dim=4).eval()
+    return model, model
+
+
+@pytest.mark.parametrize("name", aekit.list_models())
 def test_onnx_parts_match_the_model_at_any_batch_size(tmp_path, name):
     ort = pytest.importorskip("onnxruntime")
-    run = tiny_run(name)
-    model = aekit.load(run)
+    run, model = source(name)
     files = aekit.export(run, tmp_path, format="onnx")
     assert [f.part for f in files] == ["encoder", "decoder", "autoencoder"]
     names = {"encoder": ("images", "codes"), "decoder": ("codes", "images")}
@@ -66,10 +76,9 @@ def test_an_opset_torch_cannot_write_is_refused_not_mislabelled(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv"])
+@pytest.mark.parametrize("name", aekit.list_models())
 def test_pt2_parts_match_the_model_at_any_batch_size(tmp_path, name):
-    run = tiny_run(name)
-    model = aekit.load(run)
+    run, model = source(name)
     files = aekit.export(run, tmp_path, format="pt2")
     for f in files:
         extra = {"aekit.json": ""}

@@ -310,7 +310,9 @@ def test_fast_step_refuses_shared_layers_unknown_subclasses_and_parameters_outsi
     odd.encoder[1][1] = HalfReLU()
     extra = fresh()
     extra.scale = torch.nn.Parameter(torch.ones(()))  # the step would never set its gradient
-    for model in (tied, odd, extra):
+    patched = fresh()
+    patched.encoder[1][1].forward = lambda x: x / 2  # on the instance, not the class
+    for model in (tied, odd, extra, patched):
         assert fastpath.chain(model) is None
         assert not fastpath.applies(model, "mse", "fp32", distributed=False)
     assert fastpath.chain(fresh()) is not None

@@ -11,7 +11,8 @@ It is a second implementation of backward, so it proves itself three ways:
 
 - :func:`applies` refuses everything it does not know: any model but a chain of distinct
   Linear layers, BatchNorm1d (training mode) and ReLU / LeakyReLU (slope >= 0) / Sigmoid / Tanh
-  under the base class's forward and loss (no regulariser); a loss other than MSE, BCE or L1
+  under the base class's forward and loss (no regulariser, no method replaced on an
+  instance); a loss other than MSE, BCE or L1
   averaged over pixels; any precision but float32; distributed runs; and hooks of every kind:
   module hooks, global module hooks (``torch.nn.modules.module._global_*``) and tensor hooks
   on the parameters (``register_hook``, ``register_post_accumulate_grad_hook``).
@@ -84,6 +85,8 @@ def chain(model: nn.Module) -> list[Layer] | None:
         return None
     if any(getattr(type(model), f) is not getattr(Autoencoder, f) for f in _BASE):
         return None
+    if any(f in vars(model) for f in _BASE) or any("forward" in vars(m) for m in model.modules()):
+        return None  # a method replaced on the instance
     parts = [getattr(model, "encoder", None), getattr(model, "decoder", None)]
     if not all(isinstance(p, nn.Module) for p in parts):
         return None
@@ -207,7 +210,7 @@ class MLPStep:
             or self.model.loss_reduction != "mean"
             or any(getattr(_module, n) for n in _GLOBAL_STEP_HOOKS)
             or any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                   or m._backward_pre_hooks for m in self._mods)
+                   or m._backward_pre_hooks or "forward" in m.__dict__ for m in self._mods)
             or any(not p.requires_grad or p._backward_hooks or p._post_accumulate_grad_hooks
                    for p in self.params)
             or any(not norm.training for norm in self._norms)
@@ -215,8 +218,9 @@ class MLPStep:
         if found and not self._warned:
             self._warned = True
             logger.warning(
-                "a hook, a frozen parameter, an eval-mode BatchNorm or non-float32 data "
-                "appeared since the autograd-free step was built: such steps run with autograd"
+                "a hook, a replaced forward, a frozen parameter, an eval-mode BatchNorm or "
+                "non-float32 data appeared since the autograd-free step was built: such "
+                "steps run with autograd"
             )
         return found
 
