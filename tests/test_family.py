@@ -197,8 +197,11 @@ def test_every_run_reports_the_pca_baseline_and_denoising_psnr(runs):
     assert r["pca_components"] == 5
     assert math.isclose(r["pca_val_mse"], pca.errors(val)["mse"], rel_tol=0.5)  # noisy input
     assert math.isclose(r["val_mse_over_pca"], r["val_mse"] / r["pca_val_mse"])
-    clean_val_psnr = r["psnr_reconstruction_db"]
-    assert 5 < r["psnr_noisy_input_db"] < 15 and clean_val_psnr > 0  # sigma 0.3: ~11 dB
+    assert 5 < r["psnr_noisy_input_db"] < 15  # sigma 0.3: ~11 dB
+    # PSNR is averaged per image, on the same batch as val_mse ([0, 1] pixels): by Jensen's
+    # inequality, at least the PSNR of the mean squared error
+    bound = 10 * math.log10(1 / r["val_mse"])
+    assert bound <= r["psnr_reconstruction_db"] < bound + 10
 
 
 def test_sparse_kl_penalty_pulls_mean_activation_towards_rho():
@@ -270,7 +273,7 @@ def test_stacked_run_reports_error_after_stacking_and_after_finetuning(runs):
     r = aekit.train(cfg).result
     assert {"pretrain_layer1_loss", "pretrain_layer3_loss"} <= set(r)
     assert r["val_mse_after_finetune"] == pytest.approx(r["val_mse"])
-    assert r["val_mse_after_stacking"] > 0
+    assert r["val_mse_after_finetune"] < r["val_mse_after_stacking"]  # fine-tuning helps
 
 
 def test_convspec_builds_the_conv_mnist_stack_exactly():

@@ -94,7 +94,14 @@ def test_weight_images_show_first_encoder_and_last_decoder_layer(figs):
     side = int(np.ceil(np.sqrt(n)))
     h = H if linear else w.shape[-1]
     assert tiles_of(enc).shape[:2] == grid_shape(int(np.ceil(n / side)), side, h, h)
-    assert figs.weights("decoder") is not None
+    # the decoder's first tile: its last layer's first unit's outgoing weights (a Linear
+    # column over the pixels, or a transposed convolution's first filter), 0.5 = zero weight
+    last = [m for m in figs.model.decoder.modules() if hasattr(m, "weight") and m.weight.dim() > 1]
+    w = last[-1].weight.detach()
+    first = w[:, 0].reshape(H, W) if isinstance(last[-1], torch.nn.Linear) else w[0, 0]
+    want = (0.5 + 0.5 * first / first.abs().max()).numpy()
+    got = tiles_of(figs.weights("decoder"))[: want.shape[0], : want.shape[1]]
+    assert np.allclose(got, want, atol=1e-6)
 
 
 def test_recon_grid_has_two_rows_of_n_panels(figs):
