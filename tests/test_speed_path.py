@@ -411,6 +411,27 @@ def test_a_first_step_that_differs_from_autograd_switches_the_run_to_autograd(mo
     assert "differs from autograd's on the first step" in caplog.text
 
 
+def test_a_first_step_that_raises_switches_the_run_to_autograd(monkeypatch, caplog):
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", SHAPE, hidden=[16], latent_dim=3, batchnorm=True)
+    x, target = batch("mse", "01")
+    ref = copy.deepcopy(model)
+    ref_loss, ref_grads = autograd_grads(ref, "mse", x, target)
+    ref(x)  # the running statistics after one training-mode forward
+
+    def broken(*a):
+        raise RuntimeError("a kernel we did not expect")
+
+    step = fastpath.MLPStep(model, "mse")
+    monkeypatch.setattr(step, "_loss", broken)  # after the forward: BatchNorm has counted it
+    assert step(x, target).item() == pytest.approx(ref_loss, rel=1e-6)
+    for p, r in zip(model.parameters(), ref_grads, strict=True):
+        torch.testing.assert_close(p.grad, r)
+    for a, b in zip(model.buffers(), ref.buffers(), strict=True):
+        torch.testing.assert_close(a, b)  # counted once, by autograd's step
+    assert step.uses_autograd and "it raised RuntimeError" in caplog.text
+
+
 def test_batchnorm_in_eval_mode_is_handed_to_autograd():
     torch.manual_seed(0)
     model = aekit.create_model("mlp", SHAPE, hidden=[16], latent_dim=3, batchnorm=True)

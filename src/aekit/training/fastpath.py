@@ -157,8 +157,8 @@ class MLPStep:
     loss (a 0-d tensor, not synchronised).
 
     The first step runs both ways and keeps autograd's result; where the two differ (beyond
-    :data:`RTOL` of each tensor's largest entry), it logs a warning and every later step is
-    autograd's (``uses_autograd``). A step also goes to autograd whenever a hook has appeared,
+    :data:`RTOL` of each tensor's largest entry plus :data:`FLOOR` of the largest gradient), or
+    the step raises, it logs a warning and every later step is autograd's (``uses_autograd``). A step also goes to autograd whenever a hook has appeared,
     a parameter stopped requiring a gradient or a BatchNorm is in eval mode since.
     """
 
@@ -228,7 +228,12 @@ class MLPStep:
         """Both steps from the same state; autograd's is kept, and decides what follows."""
         buffers = list(self.model.buffers())
         before = [b.clone() for b in buffers]
-        fast_loss = self.fast_step(x, target).clone()
+        try:
+            fast_loss = self.fast_step(x, target).clone()
+        except Exception as e:  # noqa: BLE001 -- a crash is a difference too: autograd decides
+            fast_loss, failure = None, f"it raised {type(e).__name__}: {e}"
+        else:
+            failure = None
         fast = [None if p.grad is None else p.grad.clone() for p in self.params]
         fast_buffers = [b.clone() for b in buffers]
         with torch.no_grad():
@@ -241,11 +246,8 @@ class MLPStep:
         # a gradient that is 0 in exact arithmetic (a bias before BatchNorm) is float32 noise
         # on both sides: compared against the largest gradient of the model instead
         floor = FLOOR * max((g.abs().max().item() for g in grads if g is not None), default=0.0)
-        diff = difference(
-            names,
-            [fast_loss, *fast, *fast_buffers],
-            [loss, *grads, *buffers],
-            floor,
+        diff = failure or difference(
+            names, [fast_loss, *fast, *fast_buffers], [loss, *grads, *buffers], floor
         )
         self.checked = True
         if diff is not None:
