@@ -198,10 +198,10 @@ def test_denoising_input_is_corrupted_target_clean(runs, monkeypatch):
     for x, target in seen:
         x, target = x.flatten(1), target.flatten(1)
         # every target is a clean image, exactly; no input is
-        assert (torch.cdist(target, clean).min(1).values == 0).all()
+        assert (target[:, None] == clean[None]).all(-1).any(1).all()
         assert (torch.cdist(x, clean).min(1).values > 0.5).all()
-        noise = x - target  # sigma 0.3, clipped to [0, 1]: about 0.2 once clipped
-        assert 0.15 < noise.std().item() < 0.3 and noise.mean().abs().item() < 0.05
+        noise = x - target  # sigma 0.3, then clipped to [0, 1]: about 0.22
+        assert 0.15 < noise.std().item() < 0.3
 
 
 def test_tensorboard_gets_the_same_scalars_and_images(runs):
