@@ -17,7 +17,8 @@ It is a second implementation of backward, so it proves itself three ways:
   module hooks, global module hooks (``torch.nn.modules.module._global_*``) and tensor hooks
   on the parameters (``register_hook``, ``register_post_accumulate_grad_hook``).
 - :class:`MLPStep` checks its first step against autograd (gradients, loss, BatchNorm's running
-  statistics) and, on any difference, logs a warning and runs autograd's step from then on; it
+  statistics) and, on any difference, logs a warning and runs autograd's step from then on
+  (where they agree, its own result stands, so a resumed run stays bit-identical); it
   also hands a step to autograd whenever a hook appears or a BatchNorm is in eval mode later.
 - tests/test_speed_path.py checks "applies ⇒ gradients equal autograd's" over every registered
   model × every loss × the activations.
@@ -156,7 +157,7 @@ class MLPStep:
     and backward of the model, gradients written into each parameter's ``.grad``; returns the
     loss (a 0-d tensor, not synchronised).
 
-    The first step runs both ways and keeps autograd's result; where the two differ (beyond
+    The first step runs both ways and keeps the fast result; where the two differ (beyond
     :data:`RTOL` of each tensor's largest entry plus :data:`FLOOR` of the largest gradient), or
     the step raises, it logs a warning and every later step is autograd's (``uses_autograd``). A step also goes to autograd whenever a hook has appeared,
     a parameter stopped requiring a gradient or a BatchNorm is in eval mode since.
@@ -225,38 +226,44 @@ class MLPStep:
         return found
 
     def _first_step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Both steps from the same state; autograd's is kept, and decides what follows."""
+        """Autograd's step, then the fast one from the same state. Where they agree, the fast
+        step's result stands (so a resumed run, which checks again, computes bit for bit what
+        an uninterrupted one does); where they differ, autograd's, from then on."""
         buffers = list(self.model.buffers())
         before = [b.clone() for b in buffers]
+        loss = self.autograd_step(x, target)
+        grads = [None if p.grad is None else p.grad.clone() for p in self.params]
+        ref_buffers = [b.clone() for b in buffers]
+        with torch.no_grad():
+            for b, v in zip(buffers, before):
+                b.copy_(v)
         try:
-            fast_loss = self.fast_step(x, target).clone()
+            fast_loss = self.fast_step(x, target)
         except Exception as e:  # noqa: BLE001 -- a crash is a difference too: autograd decides
             fast_loss, failure = None, f"it raised {type(e).__name__}: {e}"
         else:
             failure = None
-        fast = [None if p.grad is None else p.grad.clone() for p in self.params]
-        fast_buffers = [b.clone() for b in buffers]
-        with torch.no_grad():
-            for b, v in zip(buffers, before):
-                b.copy_(v)
-        loss = self.autograd_step(x, target)
         names = ["loss"] + [f"grad of {n}" for n, _ in self.model.named_parameters()]
         names += [f"buffer {n}" for n, _ in self.model.named_buffers()]
-        grads = [p.grad for p in self.params]
         # a gradient that is 0 in exact arithmetic (a bias before BatchNorm) is float32 noise
         # on both sides: compared against the largest gradient of the model instead
         floor = FLOOR * max((g.abs().max().item() for g in grads if g is not None), default=0.0)
-        diff = failure or difference(
-            names, [fast_loss, *fast, *fast_buffers], [loss, *grads, *buffers], floor
-        )
+        fast = [fast_loss, *(p.grad for p in self.params), *buffers]
+        diff = failure or difference(names, fast, [loss, *grads, *ref_buffers], floor)
         self.checked = True
-        if diff is not None:
-            self.uses_autograd = True
-            logger.warning(
-                "the autograd-free step (train.fast_mlp_step) differs from autograd's on the "
-                "first step (%s): this run trains with autograd",
-                diff,
-            )
+        if diff is None:
+            return fast_loss
+        self.uses_autograd = True
+        with torch.no_grad():  # autograd's step stands
+            for p, g in zip(self.params, grads):
+                p.grad = g
+            for b, v in zip(buffers, ref_buffers):
+                b.copy_(v)
+        logger.warning(
+            "the autograd-free step (train.fast_mlp_step) differs from autograd's on the first "
+            "step (%s): this run trains with autograd",
+            diff,
+        )
         return loss
 
     def _buffers(self, b: int, like: torch.Tensor) -> tuple[list, list]:
