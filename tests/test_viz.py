@@ -121,10 +121,77 @@ def test_denoiser_recon_grid_has_noisy_reconstruction_clean_rows():
 
 def test_latent_scatter_shows_every_validation_code(figs):
     fig = figs.latent()
-    pts = fig.axes[0].collections[0].get_offsets()
+    groups = fig.axes[0].collections  # one per class, in label order
+    pts = np.concatenate([np.asarray(c.get_offsets()) for c in groups])
     assert len(pts) == len(figs.images)
     if figs.model.latent_dim == 2:  # the codes themselves
-        assert np.allclose(np.asarray(pts), figs.codes.numpy(), atol=1e-5)
+        order = np.argsort(figs.data.labels.numpy(), kind="stable")
+        assert np.allclose(pts, figs.codes.numpy()[order], atol=1e-5)
+
+
+def test_latent_classes_differ_in_colour_and_marker_and_avoid_blue_next_to_cyan():
+    from matplotlib.colors import to_rgb
+
+    from aekit.viz.palette import COLORS, class_style
+
+    styles = [class_style(i) for i in range(100)]
+    assert len(set(styles)) == 100
+    assert len({c for c, _ in styles[:10]}) == len({m for _, m in styles[:10]}) == 10
+    # tab10's blue (#1f77b4) and cyan (#17becf) are the pair that merged: none of that pair here
+    assert not {"#1f77b4", "#17becf"} & {c.lower() for c in COLORS}
+    rgb = np.array([to_rgb(c) for c in COLORS])
+    dist = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1) + np.eye(len(rgb))
+    assert dist.min() > 0.2
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_latent_scatter_draws_any_number_of_codes(n):
+    from aekit.viz.latent import latent_scatter
+
+    for method in ("auto", "pca", "tsne"):
+        fig = latent_scatter(torch.randn(n, 5), torch.arange(n), method=method)
+        pts = np.concatenate([np.asarray(c.get_offsets()) for c in fig.axes[0].collections])
+        assert pts.shape == (n, 2), method
+
+
+def test_vae_loss_plot_puts_each_term_on_its_own_axis_with_units():
+    from aekit.viz.curves import loss_curves
+
+    recs = [
+        {
+            "epoch_end": True,
+            "epoch": e,
+            "train_loss": 30.0 - e,
+            "train_recon": 29.0 - e,
+            "train_kl": 1.0 + e / 10,
+            "val_loss": 31.0 - e,
+        }
+        for e in range(1, 4)
+    ]
+    fig = loss_curves(recs, unit="nats per image")
+    titles = [a.get_title() for a in fig.axes]
+    assert titles == ["Total loss = sum of the terms", "Reconstruction term", "KL term"]
+    kl = fig.axes[2].lines[0].get_ydata()
+    assert np.allclose(kl, [1.1, 1.2, 1.3]) and fig.axes[2].get_yscale() == "linear"
+    assert all(a.get_ylabel() == "nats per image" for a in fig.axes)
+    plain = [{k: v for k, v in r.items() if k != "train_kl"} for r in recs]
+    assert [a.get_title() for a in loss_curves(plain).axes] == ["Loss"]
+
+
+def test_points_figure_draws_the_first_principal_component_through_the_mean():
+    from aekit.viz.points import points_figure
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 1, generator=g) * torch.tensor([[3.0, 1.0]]) + torch.tensor([[1.0, 2.0]])
+    x += 0.05 * torch.randn(200, 2, generator=g)
+    fig = points_figure(x, recon=x, curve=x[:2])
+    pc = [ln for ln in fig.axes[0].lines if ln.get_label() == "1st principal component"][0]
+    (x0, x1), (y0, y1) = pc.get_xdata(), pc.get_ydata()
+    assert abs((y1 - y0) / (x1 - x0) - 1 / 3) < 0.02  # the direction (3, 1)
+    m = x.double().mean(0).numpy()  # the line passes through the mean: zero cross product
+    assert abs((x1 - x0) * (m[1] - y0) - (y1 - y0) * (m[0] - x0)) < 1e-6
+    one = points_figure(x[:1])  # one point: no component to draw, no error
+    assert not [ln for ln in one.axes[0].lines if "principal" in ln.get_label()]
 
 
 def test_animation_has_one_frame_per_saved_epoch():

@@ -71,15 +71,38 @@ class RunFigures:
             )
 
     # -- one method per kind -------------------------------------------------------------------
+    @property
+    def is_points(self) -> bool:
+        """Rows of two numbers: drawn as points in the plane, not as 1 x 2 "images"."""
+        return list(self.info["input_shape"]) == [2]
+
     def loss(self, log_scale: bool = True) -> Figure:
         from aekit.viz.curves import loss_curves
 
-        return loss_curves(self.run.metrics(), log_scale=log_scale)
+        return loss_curves(self.run.metrics(), log_scale=log_scale, unit=loss_unit(self.run))
+
+    def points(self, title: str, samples: torch.Tensor | None = None) -> Figure:
+        """The 2-D points with their reconstructions, the decoder's line and the first PC."""
+        from aekit.viz.points import points_figure
+
+        z = self.codes
+        lo, hi = z[:, 0].min(), z[:, 0].max()
+        pad = 0.25 * float(hi - lo) + 1e-3
+        line = z.mean(0).repeat(101, 1)  # the other code units (if any) held at their mean
+        line[:, 0] = torch.linspace(float(lo) - pad, float(hi) + pad, 101)
+        feats = self.info["data"].get("features") or ["x[0]", "x[1]"]
+        scaled = " (scaled to [0, 1])" if self.info["data"].get("lo") else ""
+        names = (f"{feats[0]}{scaled}", f"{feats[1]}{scaled}")
+        recon = None if samples is not None else self.run.reconstruct(self.images)
+        curve = self.run.decode(line)
+        return points_figure(self.images, recon, curve, names, title, samples)
 
     def recon(self, n: int = 10) -> Figure:
         from aekit.data import corrupt, spread_indices
         from aekit.viz.grids import recon_grid
 
+        if self.is_points:
+            return self.points("Points, their reconstructions and the learned line")
         d = self.run.data_config
         x = self.images[spread_indices(len(self.images), n)]
         if d.get("noise", "none") != "none" and d.get("noise_level", 0) > 0:
@@ -116,7 +139,8 @@ class RunFigures:
 
         self.need_images("traversal")
         z = self.codes
-        return traversal_grid(self.model, z.mean(0), z.std(0), dims, steps, span)
+        scale = z.std(0) if len(z) > 1 else torch.ones(z.shape[1])  # one code: no spread
+        return traversal_grid(self.model, z.mean(0), scale, dims, steps, span)
 
     def interpolation(self, pairs: int = 4, steps: int = 8) -> Figure:
         from aekit.viz.latent import interpolation_grid
@@ -139,6 +163,8 @@ class RunFigures:
 
         x = self.run.sample(n, seed)
         own = "prior" if has_own_prior(self.model) else "Gaussian fitted to the training codes"
+        if self.is_points:
+            return self.points(f"{n} samples ({own}) among the data", samples=x)
         return mosaic(x, title=f"{n} samples ({own}), seed {seed}")
 
     def decode(self, z: list[float]) -> Figure:
@@ -220,6 +246,18 @@ def write_figure(run_dir: Run | str | Path, kind: str, model=None, **options: An
     interpolation, weights (weights:encoder / weights:decoder), samples, decode:Z1,Z2,...
     """
     return RunFigures(run_dir, model).write(kind, **options)
+
+
+def loss_unit(run: Run) -> str:
+    """What the training loss measures, from the model's reduction and the configured loss."""
+    model = run.model
+    if model.variational:
+        return "nats per image"
+    per = "per image" if model.loss_reduction == "sum" else "per value"
+    per = "per pixel" if per == "per value" and run.is_image else per
+    if run.info["config"]["train"].get("loss") == "bce":
+        return f"cross-entropy {per} (nats)"
+    return f"squared error {per}"
 
 
 def _save(fig: Figure, path: Path) -> Path:

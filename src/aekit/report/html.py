@@ -1,5 +1,6 @@
-"""report.html: one self-contained page (figures embedded as data URIs, no network) with the
-metrics beside the PCA baseline, every figure, the config, the model summary and the log."""
+"""report.html: one self-contained page (figures embedded as data URIs, no network, no script)
+that explains itself: what the model is, the headline numbers in words, the metrics beside the
+PCA baseline, every figure with a title and how to read it, and (folded) the log and config."""
 
 from __future__ import annotations
 
@@ -7,24 +8,39 @@ import base64
 import html
 import json
 import logging
+import struct
 from pathlib import Path
 from typing import Any
 
 from aekit.errors import AekitError
 from aekit.evaluation.evaluate import metrics_table
 from aekit.report.figures import KINDS, RunFigures
+from aekit.report.texts import GLOSSARY, figure_text, headline, metric_name, model_paragraph
 from aekit.run import MODEL_SUMMARY, PLOTS, REPORT, Run, as_run, atomic_write_text
 
 log = logging.getLogger(__name__)
 
+#: a training log longer than this many epochs starts folded
+OPEN_LOG_EPOCHS = 20
+
 CSS = """
-body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-top:.6em}
+body{font-family:system-ui,sans-serif;max-width:1600px;margin:1.5em auto;padding:0 1.2em;
+color:#222;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.2em;border-bottom:1px solid #ddd;
+padding-top:.6em} .lead{max-width:60em} .headline{font-size:1.05em;max-width:60em}
+.cols{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start}
 table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 8px;
 text-align:right} th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
+dl{font-size:.85em;flex:1;min-width:20em;max-width:48em;margin:0} dt{font-weight:600} dd{margin:0 0 .4em 1em;color:#444}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}
-figure{display:inline-block;margin:.5em;vertical-align:top} img{max-width:100%}
-figcaption{font-size:.85em;color:#555} .note{color:#a60}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:1.2em}
+figure{margin:0;border:1px solid #e4e4e4;border-radius:4px;padding:.7em;background:#fff}
+figure img{max-width:100%;height:auto;display:block;margin:0 auto .4em}
+@media (min-width:960px){figure.wide{grid-column:span 2}}
+figcaption{font-size:.88em;color:#333} figcaption b{display:block;font-size:1.05em;color:#111}
+figcaption .file{color:#888;font-size:.85em}
+details{margin:.6em 0} summary{cursor:pointer;font-weight:600}
+.log{max-height:32em;overflow:auto;display:inline-block} .note{color:#865}
 """
 
 
@@ -36,12 +52,27 @@ def _table(rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _embed(path: Path) -> str:
+def _png_width(data: bytes) -> int:
+    """Pixel width of a PNG or GIF from its header (0 if neither)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return struct.unpack(">I", data[16:20])[0]
+    if data[:3] == b"GIF":
+        return struct.unpack("<H", data[6:8])[0]
+    return 0
+
+
+def figure_html(path: Path, variants: list[str]) -> str:
+    """One <figure>: the image embedded, its title, how to read it, and its file name."""
+    data = path.read_bytes()
     mime = "image/gif" if path.suffix == ".gif" else "image/png"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    title, text = figure_text("animation" if path.suffix == ".gif" else path.stem, variants)
+    wide = " class='wide'" if _png_width(data) > 900 else ""
+    src = base64.b64encode(data).decode("ascii")
     return (
-        f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(path.stem)}">'
-        f"<figcaption>{html.escape(path.name)}</figcaption></figure>"
+        f"<figure{wide} id='fig-{html.escape(path.stem)}'>"
+        f'<img src="data:{mime};base64,{src}" alt="{html.escape(title)}">'
+        f"<figcaption><b>{html.escape(title)}</b>{html.escape(text)} "
+        f"<span class='file'>plots/{html.escape(path.name)}</span></figcaption></figure>"
     )
 
 
@@ -66,6 +97,22 @@ def training_log_rows(records: list[dict]) -> list[list[str]]:
     return rows
 
 
+def readable_metrics(evaluation: dict[str, Any]) -> list[list[str]]:
+    """metrics_table with the model's own numbers (a VAE's ELBO terms...) named for people."""
+    own = set(evaluation.get("model_metrics", {}))
+    return [[metric_name(r[0]) if r[0] in own else r[0], *r[1:]] for r in metrics_table(evaluation)]
+
+
+def _glossary(rows: list[list[str]]) -> str:
+    names = " ".join(r[0] for r in rows[1:])
+    items = [
+        f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
+        for k, v in GLOSSARY.items()
+        if k in names
+    ]
+    return f"<dl>{''.join(items)}</dl>" if items else ""
+
+
 def write_report(
     run: Run | str | Path,
     model=None,
@@ -79,23 +126,108 @@ def write_report(
     missing). Kinds that do not apply to the run are listed with the reason.
     """
     run = as_run(run, model)
-    run_dir, info = run.path, run.info
     figs = RunFigures(run)
     if evaluation is None:
         evaluation = run.evaluation() or run.evaluate()
+    files, notes = _write_figures(figs, [*kinds, *[k for k in extra_kinds if k not in kinds]])
+    info = run.info
+    title = f"{run.path.name}: {info['model']['name']} on {info['data']['name']}"
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        _intro(run, evaluation),
+        _metrics(evaluation),
+        "<h2>Figures</h2><div class='figs'>",
+        *[figure_html(p, _variants(figs)) for p in files],
+        "</div>",
+        _notes(notes),
+        "<h2>Details</h2>",
+        _training_log(run.metrics()),
+        _folded("Run overview", _table(_overview(info))),
+        _folded("Model summary (layers and shapes)", _pre_file(run.path / MODEL_SUMMARY)),
+        _folded(
+            "Config (the resolved settings, as in config.json)",
+            "<pre>" + html.escape(json.dumps(info.get("config", {}), indent=2), False) + "</pre>",
+        ),
+        "</body></html>",
+    ]
+    out = run.path / REPORT
+    atomic_write_text(out, "\n".join(parts))
+    return out
+
+
+def _write_figures(figs: RunFigures, kinds: list[str]) -> tuple[list[Path], list[str]]:
+    """Write each figure kind; (files written, one note per kind that does not apply)."""
     files: list[Path] = []
     notes: list[str] = []
-    for kind in [*kinds, *[k for k in extra_kinds if k not in kinds]]:
+    for kind in kinds:
         try:
             files += figs.write(kind)
         except AekitError as e:
             notes.append(f"{kind}: {e}")
-    files += sorted(p for p in (run_dir / PLOTS).glob("recon_epoch_*.png") if p not in files)[-1:]
+    frames = sorted(p for p in (figs.run_dir / PLOTS).glob("recon_epoch_*.png") if p not in files)
+    return files + frames[-1:], notes
 
-    r = info.get("result", {})
-    d = info["data"]
-    title = f"{run_dir.name}: {info['model']['name']} on {d['name']}"
-    overview = [
+
+def _variants(figs: RunFigures) -> list[str]:
+    """Which variant of a figure's text fits this run, most specific first."""
+    out = []
+    if figs.is_points:
+        out.append("points")
+    elif not figs.is_image:
+        out.append("rows")
+    d = figs.run.data_config
+    if d.get("noise", "none") != "none" and d.get("noise_level", 0) > 0:
+        out.append("denoise")
+    if figs.model.variational:
+        out.append("variational")
+    return out
+
+
+def _intro(run: Run, evaluation: dict[str, Any]) -> str:
+    from aekit._registry import model_entry
+
+    try:
+        desc = model_entry(run.info["model"]["name"]).description
+    except AekitError:  # a family not installed here: the paragraph still reads
+        desc = "a model family not installed here"
+    words = " ".join(headline(evaluation, run.info))
+    return (
+        f"<p class='headline'><b>In short:</b> {html.escape(words)}</p>" * bool(words)
+        + "<h2>What is this model?</h2><p class='lead'>"
+        + html.escape(model_paragraph(run.info, desc, run.model.variational))
+        + "</p>"
+    )
+
+
+def _metrics(ev: dict[str, Any]) -> str:
+    rows = readable_metrics(ev)
+    return (
+        f"<h2>Metrics</h2><p class='lead'>On {html.escape(str(ev.get('n_images')))} "
+        f"{html.escape(str(ev.get('split', '')))} samples of "
+        f"{html.escape(str(ev.get('dataset', '')))} (scored in [0, 1] units). PCA keeps the same number "
+        "of components as the model's code and was fitted on the same training data; "
+        "model / PCA below 1 means the model reconstructs better than PCA.</p>"
+        f"<div class='cols'>{_table(rows)}{_glossary(rows)}</div>"
+    )
+
+
+def _training_log(records: list[dict]) -> str:
+    rows = training_log_rows(records)
+    n = len(rows) - 1
+    opened = " open" if n <= OPEN_LOG_EPOCHS else ""
+    return (
+        f"<details{opened}><summary>Training log: {n} epoch{'s' if n != 1 else ''} "
+        "(train_* on the training batches, val_* on the validation split)</summary>"
+        f"<div class='log'>{_table(rows)}</div></details>"
+    )
+
+
+def _overview(info: dict[str, Any]) -> list[list[str]]:
+    r, d = info.get("result", {}), info["data"]
+    return [
         ["", ""],
         ["model", info["model"]["name"]],
         ["parameters", f"{info.get('parameters', 0):,}"],
@@ -107,29 +239,19 @@ def write_report(
         ["training time", f"{r.get('train_seconds')} s on {info.get('device')}"],
         ["created", info.get("created", "")],
     ]
-    summary = run_dir / MODEL_SUMMARY
-    parts = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-        _table(overview),
-        f"<h2>Metrics</h2><p>{html.escape(evaluation.get('dataset', ''))} "
-        f"{html.escape(str(evaluation.get('split', '')))} split, "
-        f"{evaluation.get('n_images')} images, pixels in [0, 1]; PCA with the same number of "
-        "components, fitted on the same training data.</p>",
-        _table(metrics_table(evaluation)),
-        "<h2>Figures</h2>",
-        *[_embed(p) for p in files],
-        *[f"<p class='note'>{html.escape(n)}</p>" for n in notes],
-        "<h2>Training log</h2>",
-        _table(training_log_rows(run.metrics())),
-        "<h2>Model summary</h2><pre>"
-        + html.escape(summary.read_text() if summary.is_file() else "", quote=False)
-        + "</pre>",
-        "<h2>Config</h2><pre>"
-        + html.escape(json.dumps(info.get("config", {}), indent=2), quote=False)
-        + "</pre>",
-        "</body></html>",
-    ]
-    out = run_dir / REPORT
-    atomic_write_text(out, "\n".join(parts))
-    return out
+
+
+def _notes(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f"<details class='note'><summary>Not drawn for this run ({len(notes)})</summary><ul>{items}</ul></details>"
+
+
+def _folded(summary: str, body: str) -> str:
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
+def _pre_file(path: Path) -> str:
+    text = path.read_text() if path.is_file() else ""
+    return "<pre>" + html.escape(text, quote=False) + "</pre>"

@@ -9,6 +9,7 @@ from aekit.data import from_range, to_range
 from aekit.models.base import eval_mode
 from aekit.viz._mpl import Figure
 from aekit.viz.grids import tile, to_display
+from aekit.viz.palette import COLORS, class_style
 
 
 def latent_scatter(
@@ -20,54 +21,72 @@ def latent_scatter(
     seed: int = 0,
 ) -> Figure:
     """Codes (N, L) as points coloured by label: the codes themselves when L <= 2, otherwise a
-    PCA projection to 2-D (``method="pca"``, the default) or t-SNE (``method="tsne"``)."""
+    PCA projection to 2-D (``method="pca"``, the default) or t-SNE (``method="tsne"``).
+    Any N >= 1 works: too few codes for a projection are shown as their first two units."""
     z = codes.detach().cpu().double().numpy()
     y = None if labels is None else labels.detach().cpu().numpy()
     if len(z) > max_points:
         keep = np.random.default_rng(seed).choice(len(z), max_points, replace=False)
         z, y = z[keep], None if y is None else y[keep]
-    L = z.shape[1]
-    if method == "auto":
-        method = "codes" if L <= 2 else "pca"
-    if method not in ("codes", "pca", "tsne"):
+    if method not in ("auto", "codes", "pca", "tsne"):
         raise ValueError(f"unknown projection {method!r}; choose codes, pca or tsne")
-    if method == "codes" or L <= 2:
-        xy = z if L >= 2 else np.stack([z[:, 0], np.zeros(len(z))], 1)
-        xlabel, ylabel, how = "z[0]", "z[1]" if L >= 2 else "", "codes"
-    elif method == "pca":
-        from sklearn.decomposition import PCA
-
-        p = PCA(2, random_state=seed).fit(z)
-        xy = p.transform(z)
-        ev = p.explained_variance_ratio_ * 100
-        xlabel, ylabel = f"PC 1 ({ev[0]:.0f}%)", f"PC 2 ({ev[1]:.0f}%)"
-        how = f"PCA of the {L}-D codes"
-    else:
-        from sklearn.manifold import TSNE
-
-        xy = TSNE(2, random_state=seed, init="pca", perplexity=min(30, len(z) - 1)).fit_transform(z)
-        xlabel, ylabel, how = "t-SNE 1", "t-SNE 2", f"t-SNE of the {L}-D codes"
+    xy, (xlabel, ylabel), how = _project(z, method, seed)
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot(1, 1, 1)
     if y is None:
-        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6)
+        ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.6, color=COLORS[1])
     else:
         ids = np.unique(y)
-        cmap = "tab10" if len(ids) <= 10 else "tab20"
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=y, s=4, alpha=0.7, cmap=cmap)
-        names = [classes[i] if classes and i < len(classes) else str(i) for i in ids]
-        handles = [
-            ax.scatter([], [], color=sc.cmap(sc.norm(i)), s=12, label=nm)
-            for i, nm in zip(ids, names)
-        ]
+        for i in ids:
+            color, marker = class_style(int(i))
+            name = classes[i] if classes and 0 <= i < len(classes) else str(i)
+            sel = y == i
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                s=9,
+                alpha=0.75,
+                color=color,
+                marker=marker,
+                linewidths=0,
+                label=name,
+            )
         if len(ids) <= 20:
-            ax.legend(handles=handles, fontsize=7, markerscale=1.5, loc="best", ncol=2)
+            ax.legend(
+                fontsize=7, markerscale=1.6, loc="best", ncol=2, title="label", title_fontsize=7
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"latent space: {how}")
+    ax.set_title(f"Latent space: {how} ({len(z)} samples)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def _project(z: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, tuple[str, str], str]:
+    """(N, L) codes -> (N, 2) points, axis labels, and how they were made."""
+    n, L = z.shape
+    if method == "auto":
+        method = "codes" if L <= 2 else "pca"
+    if method == "tsne" and n < 5:
+        method = "pca"
+    if method == "pca" and min(n, L) < 2:
+        method = "codes"  # PCA(2) needs two codes and two units
+    if method == "codes" or L <= 2:
+        xy = z[:, :2] if L >= 2 else np.stack([z[:, 0], np.zeros(n)], 1)
+        what = "the codes" if L <= 2 else f"the first 2 of {L} code units"
+        return xy, ("z[0]", "z[1]" if L >= 2 else ""), what
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        p = PCA(2, random_state=seed).fit(z)
+        ev = p.explained_variance_ratio_ * 100
+        labels = (f"PC 1 ({ev[0]:.0f}% of the variance)", f"PC 2 ({ev[1]:.0f}%)")
+        return p.transform(z), labels, f"PCA of the {L}-D codes"
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(2, random_state=seed, init="pca", perplexity=min(30, n - 1))
+    return tsne.fit_transform(z), ("t-SNE 1", "t-SNE 2"), f"t-SNE of the {L}-D codes"
 
 
 @torch.no_grad()
