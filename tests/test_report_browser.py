@@ -1,0 +1,78 @@
+"""report.html in a real (headless) browser, for an MLP, a conv, a VAE, a denoiser and a table:
+no console errors, every figure decodes (naturalWidth > 0), each has a title and a reading, and
+the page uses the width (figures side by side). Slow, and skipped without Playwright
+(`pip install playwright`) and a system chromium (`apt-get install chromium`)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from _tiny_runs import tiny_run
+
+import aekit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe)
+        yield b
+        b.close()
+
+
+def _train(out, name: str, data: dict, model: dict):
+    cfg = {
+        "data": data,
+        "model": model,
+        "train": {"epochs": 2, "batch_size": 64, "recon_every": 1, "lr": 3e-3},
+        "run": {"out_dir": str(out), "name": name},
+    }
+    return aekit.train(cfg).run_dir
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(200, 6))
+    csv = out / "table.csv"
+    header = ",".join(f"c{i}" for i in range(6))
+    np.savetxt(csv, rows, delimiter=",", header=header, comments="")
+    vae = {"name": "vae", "hidden": [32], "latent_dim": 2}
+    return {
+        "mlp": tiny_run("mlp"),
+        "conv": tiny_run("conv"),
+        "denoise": tiny_run("denoise"),
+        "vae": _train(out, "vae", {"name": "digits"}, vae),
+        "table": _train(out, "table", {"name": str(csv)}, {"name": "mlp", "latent_dim": 2}),
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv", "vae", "denoise", "table"])
+def test_report_loads_with_every_figure_and_no_console_error(browser, reports, name):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+    page.goto((reports[name] / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    widths = page.evaluate("[...document.images].map(i => i.complete ? i.naturalWidth : 0)")
+    captions = page.evaluate(
+        "[...document.querySelectorAll('figure')].map(f => f.querySelector('figcaption b')"
+        "?.textContent || '')"
+    )
+    tops = page.evaluate("[...document.querySelectorAll('figure')].map(f => f.offsetTop)")
+    page.close()
+    assert errors == []
+    assert len(widths) >= 4 and all(w > 0 for w in widths), widths
+    assert len(captions) == len(widths) and all(captions), captions
+    assert len(set(tops)) < len(tops)  # at 1,400 px, some figures share a row
