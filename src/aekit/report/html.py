@@ -183,6 +183,8 @@ def _variants(figs: RunFigures) -> list[str]:
         out.append("denoise")
     if figs.model.variational:
         out.append("variational")
+    if not figs.info["data"].get("classes"):
+        out.append("unlabeled")
     return out
 
 

@@ -71,6 +71,13 @@ FIGURES: dict[str, tuple[str, str]] = {
         "by label. The KL term pulls codes towards a round cloud around 0 (the prior); classes "
         "should still form their own regions inside it.",
     ),
+    "latent:unlabeled": (
+        "The latent space",
+        "Every validation sample placed at its code (codes longer than two numbers are projected "
+        "onto their two main directions by PCA). These data have no labels, so look at the "
+        "shape: separate clumps are groups the model tells apart, and points along a thin curve "
+        "mean the codes use fewer dimensions than they have.",
+    ),
     "latent_tsne": (
         "The latent space (t-SNE)",
         "t-SNE places codes that are close in the full code space close on the page. Trust its "
@@ -221,7 +228,7 @@ def model_paragraph(info: dict[str, Any], description: str, variational: bool) -
     text = [
         "An autoencoder learns to squeeze each input into a short code and to rebuild the input "
         "from that code alone; what the code keeps is what the model found most worth keeping.",
-        f"This one is `{m['name']}` ({description}). Its encoder takes each {what} "
+        f"This one is `{m['name']}`: {description}. Its encoder takes each {what} "
         f"({_n(size)} numbers){via} down to a code of {L} number{'s' if L != 1 else ''}, and its "
         f"decoder maps the code back. It has {_n(info.get('parameters', 0))} parameters and was "
         f"trained on {_n(d['n_train'])} samples of `{d['name']}`.",
