@@ -75,7 +75,7 @@ def test_reconstruct_any_size_image_resizes_in_and_back(tmp_path, capsys, name):
         main(["reconstruct", str(run), str(tmp_path / "big.png"), str(tmp_path / "small.png")]) == 0
     )
     err = capsys.readouterr().err
-    assert "big.png: 24x24 resized to the model's 8x8" in err and "small.png" not in err
+    assert "big.png: 24x24 (H x W) resized to the model's 8x8" in err and "small.png" not in err
     assert png(tmp_path / "big_recon.png").shape == (24, 24)
     # the 8x8 one must equal the model's own reconstruction, scaled as the model was trained
     unit = torch.from_numpy(src).float()[None, None] / 255

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def generate(args, run) -> int:
 
     model = run.model
     _need_images(model, "generate")
+    check_sizes(args, model.input_shape)
     out = Path(args.out)
     if args.z is not None:
         try:
@@ -114,7 +116,8 @@ def generate(args, run) -> int:
             ) from None
         if len(z) != model.latent_dim:
             raise ConfigError(f"--z has {len(z)} numbers; this model's code has {model.latent_dim}")
-        save_png(run.decode(torch.tensor([z]))[0], out, args.scale)
+        z = check_codes(torch.tensor([z]), model.latent_dim, "--z")
+        save_png(run.decode(z)[0], out, args.scale)
     else:
         if args.prior:
             if has_own_prior(model):
@@ -124,6 +127,67 @@ def generate(args, run) -> int:
         save_grid(run.sample(args.n, args.seed), out, args.scale)
     print(out)
     return 0
+
+
+#: the most images `generate` draws, the largest --scale and the largest PNG it writes
+MAX_N, MAX_SCALE, MAX_PIXELS = 4096, 32, 64_000_000
+#: the most codes `decode` takes at once
+MAX_CODES = 1_000_000
+
+
+def output_paths(files: list[Path], out: str | None, suffix: str) -> list[Path]:
+    """Where each reconstruction goes; refused (before any work) when one would overwrite an
+    input or another output."""
+    from aekit.errors import ConfigError
+
+    if out and len(files) == 1:
+        outs = [Path(out)]
+    elif out:
+        outs = [Path(out) / f"{f.stem}{suffix}.png" for f in files]
+    else:
+        outs = [f.with_name(f"{f.stem}{suffix}.png") for f in files]
+    inputs = {f.resolve() for f in files}
+    for o in outs:
+        if o.resolve() in inputs:
+            raise ConfigError(f"{o} is one of the input images; pass --out another file or folder")
+    if len({o.resolve() for o in outs}) < len(outs):
+        raise ConfigError("two inputs share a file name; pass them from one folder each")
+    return outs
+
+
+def check_sizes(args, shape) -> None:
+    """--n, --scale and --components within bounds that fit in memory."""
+    from aekit.errors import ConfigError
+
+    if not 1 <= args.n <= MAX_N:
+        raise ConfigError(f"--n must be between 1 and {MAX_N}; got {args.n}")
+    if not 1 <= args.scale <= MAX_SCALE:
+        raise ConfigError(f"--scale must be between 1 and {MAX_SCALE}; got {args.scale}")
+    if args.components < 1:
+        raise ConfigError(f"--components must be at least 1; got {args.components}")
+    side = math.ceil(math.sqrt(1 if args.z is not None else args.n))
+    pixels = (side * (shape[1] + 1) * args.scale) * (side * (shape[2] + 1) * args.scale)
+    if pixels > MAX_PIXELS:
+        raise ConfigError(
+            f"the image would have {pixels:,} pixels (over {MAX_PIXELS:,}); lower --n or --scale"
+        )
+
+
+def check_codes(z, latent: int, what: str):
+    """Codes (N, latent), finite and not too many; one line naming what is wrong."""
+    import torch
+
+    from aekit.errors import DataError
+
+    if z.dim() != 2 or z.shape[1] != latent:
+        raise DataError(
+            f"{what} must have shape (N, {latent}) for this model; got {tuple(z.shape)}"
+        )
+    if not 1 <= len(z) <= MAX_CODES:
+        raise DataError(f"{what}: between 1 and {MAX_CODES:,} codes at a time; got {len(z)}")
+    if not torch.isfinite(z).all():
+        raise DataError(f"{what} holds NaN or infinite values; codes must be finite numbers")
+    return z
 
 
 def encode(args, run) -> int:
@@ -150,7 +214,12 @@ def decode(args, run) -> int:
         z = np.load(args.codes, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read codes from {args.codes!r} ({e}); pass a .npy file") from None
-    x = run.decode(torch.as_tensor(np.asarray(z, dtype=np.float32)))
+    if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.number):
+        raise DataError(f"{args.codes!r} is not one array of numbers; save the codes with np.save")
+    if np.iscomplexobj(z):
+        raise DataError(f"{args.codes!r} holds complex numbers; codes are real")
+    z = check_codes(torch.as_tensor(np.asarray(z, dtype=np.float32)), model.latent_dim, "codes")
+    x = run.decode(z)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
@@ -178,26 +247,20 @@ def reconstruct(args, run) -> int:
     _need_images(model, args.command)
     c, h, w = model.input_shape
     files = [Path(f) for f in args.images]
+    outs = output_paths(files, args.out, "_recon" if args.command == "reconstruct" else "_clean")
     if args.command == "denoise" and run.data_config.get("noise") == "none":
         note("this model was trained without input noise; it reconstructs, it may not denoise")
     if args.out and len(files) > 1:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    for f in files:
+    for f, out in zip(files, outs):
         ds = load_images([f], grayscale=(c == 1), name=f.stem)  # DataError if unreadable
         orig = ds.x[0]  # (C, H0, W0) uint8
         h0, w0 = orig.shape[1:]
         if (h0, w0) != (h, w):
-            note(f"{f.name}: {w0}x{h0} resized to the model's {w}x{h} and the result back")
+            note(f"{f.name}: {h0}x{w0} (H x W) resized to the model's {h}x{w} and back")
             ds = load_images([f], image_size=(h, w), grayscale=(c == 1), name=f.stem)
         unit = ds.to_unit(ds.x)  # (1, C, H, W) in [0, 1]
         rec = run.reconstruct(unit)[0].clamp(0, 1)
-        suffix = "_recon" if args.command == "reconstruct" else "_clean"
-        if args.out and len(files) == 1:
-            out = Path(args.out)
-        elif args.out:
-            out = Path(args.out) / f"{f.stem}{suffix}.png"
-        else:
-            out = f.with_name(f"{f.stem}{suffix}.png")
         save_png(rec, out)
         if (h0, w0) != (h, w):
             with Image.open(out) as im:

@@ -28,10 +28,21 @@ COMMANDS = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (it prints the usage block first) and no
+    abbreviated options (a typo such as --epoch must not pass for --epochs)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        print(f"aekit: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(
-        prog="aekit", description="Autoencoders on PyTorch: train, see, measure, use."
-    )
+    parser = Parser(prog="aekit", description="Autoencoders on PyTorch: train, see, measure, use.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     handlers = {}
