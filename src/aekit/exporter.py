@@ -328,11 +328,42 @@ def _export_one(
     # the target is replaced only once it checks out (torch.export.load wants a .pt2 name)
     tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
     sidecar = target.with_name(target.name + ".json")
-    in_name, out_name = meta["inputs"][0]["name"], meta["outputs"][0]["name"]
-    batch = torch.export.Dim("batch")
+    in_name = meta["inputs"][0]["name"]
     ex = example[:_EXAMPLE_BATCH]
     if len(ex) < _EXAMPLE_BATCH:  # the check data had one sample
         ex = ex.expand(_EXAMPLE_BATCH, *ex.shape[1:]).contiguous()
+    _write_program(wrapper, ex, tmp, fmt, part, opset, meta)
+
+    try:
+        diff, runtime = _compare(tmp, fmt, wrapper, example, in_name)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    if not math.isfinite(diff) or diff > atol:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(
+            f"the exported {part} differs from the PyTorch model by up to {diff:.3g} "
+            f"(allowed {atol:g}) on {meta['check']['inputs']}; the file was not written"
+        )
+    os.replace(tmp, target)
+    meta["check"].update(max_abs_diff=diff, atol=atol, runtime=runtime)
+    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+    log.debug("%s: max |diff| %.3g on %s", target, diff, meta["check"]["inputs"])
+    return ExportedFile(
+        target,
+        sidecar,
+        part,
+        fmt,
+        diff,
+        meta["check"]["inputs"],
+        _signature(meta["inputs"], meta["outputs"]),
+    )
+
+
+def _write_program(wrapper, ex, tmp: Path, fmt: str, part: str, opset: int, meta: dict) -> None:
+    """Export ``wrapper`` traced on ``ex`` to ``tmp`` (removed again on any failure)."""
+    in_name, out_name = meta["inputs"][0]["name"], meta["outputs"][0]["name"]
+    batch = torch.export.Dim("batch")
     try:
         with warnings.catch_warnings():
             # torch's own deprecation notice about its pytree internals: nothing to act on here
@@ -373,31 +404,6 @@ def _export_one(
             f"could not export the {meta['model']} {part} as {fmt}: {first[:300]}"
             + ("; try --format pt2" if fmt == "onnx" else "; try --format onnx")
         ) from e
-
-    try:
-        diff, runtime = _compare(tmp, fmt, wrapper, example, in_name)
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    if not math.isfinite(diff) or diff > atol:
-        tmp.unlink(missing_ok=True)
-        raise ExportError(
-            f"the exported {part} differs from the PyTorch model by up to {diff:.3g} "
-            f"(allowed {atol:g}) on {meta['check']['inputs']}; the file was not written"
-        )
-    os.replace(tmp, target)
-    meta["check"].update(max_abs_diff=diff, atol=atol, runtime=runtime)
-    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
-    log.debug("%s: max |diff| %.3g on %s", target, diff, meta["check"]["inputs"])
-    return ExportedFile(
-        target,
-        sidecar,
-        part,
-        fmt,
-        diff,
-        meta["check"]["inputs"],
-        _signature(meta["inputs"], meta["outputs"]),
-    )
 
 
 def _compare(

@@ -55,6 +55,44 @@ class ConvSpecConfig(Checked):
     latent_dim: PosInt = 16  # the size "latent" stands for in the layer lists
 
 
+def _layer(kind: str, args: list, shape: tuple[int, ...], pixel_range: str, project_to, where: str):
+    """The module for one spec entry ``[kind, *args]`` taking inputs of ``shape``."""
+    try:
+        if kind == "conv":
+            layer = nn.Conv2d(shape[0], *args)
+        elif kind == "convT":
+            layer = nn.ConvTranspose2d(shape[0], *args)
+        elif kind == "maxpool":
+            layer = nn.MaxPool2d(*args)
+        elif kind == "bn":
+            layer = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
+        elif kind == "flatten":
+            layer = Flatten()
+        elif kind == "linear":
+            layer = nn.Linear(math.prod(shape), *args)
+        elif kind == "project":
+            if project_to is None:
+                raise ConfigError(
+                    f'{where.split(" = ")[0].rsplit("[", 1)[0]}: ["project"] needs an encoder that flattens'
+                )
+            layer = nn.Sequential(
+                nn.Linear(math.prod(shape), math.prod(project_to)), Unflatten(project_to)
+            )
+        elif kind == "output":
+            layer = output_activation("auto", pixel_range)
+        else:
+            layer = activation(kind)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {e}") from None
+    if kind in ("conv", "convT", "maxpool") and len(shape) != 3:
+        raise ConfigError(f"{where} needs a (C, H, W) input; got {shape}")
+    if kind == "linear" and len(shape) != 1:
+        layer = nn.Sequential(Flatten(), layer)
+    return layer
+
+
 def _build(
     spec: list[list[Any]],
     shape: tuple[int, ...],
@@ -71,39 +109,11 @@ def _build(
     for i, entry in enumerate(spec):
         if not isinstance(entry, list) or not entry or not isinstance(entry[0], str):
             raise ConfigError(f'model.{where}[{i}] must be a list like ["conv", 16, 3, 2, 1]')
-        kind, args = (
-            entry[0],
-            [latent if a == "latent" else channels if a == "input" else a for a in entry[1:]],
-        )
-        try:
-            if kind == "conv":
-                layer = nn.Conv2d(shape[0], *args)
-            elif kind == "convT":
-                layer = nn.ConvTranspose2d(shape[0], *args)
-            elif kind == "maxpool":
-                layer = nn.MaxPool2d(*args)
-            elif kind == "bn":
-                layer = nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])
-            elif kind == "flatten":
-                before_flatten, layer = shape, Flatten()
-            elif kind == "linear":
-                layer = nn.Linear(math.prod(shape), *args)
-            elif kind == "project":
-                if project_to is None:
-                    raise ConfigError(f'model.{where}: ["project"] needs an encoder that flattens')
-                layer = nn.Sequential(
-                    nn.Linear(math.prod(shape), math.prod(project_to)), Unflatten(project_to)
-                )
-            elif kind == "output":
-                layer = output_activation("auto", pixel_range)
-            else:
-                layer = activation(kind)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"model.{where}[{i}] = {entry}: {e}") from None
-        if kind in ("conv", "convT", "maxpool") and len(shape) != 3:
-            raise ConfigError(f"model.{where}[{i}] = {entry} needs a (C, H, W) input; got {shape}")
-        if kind == "linear" and len(shape) != 1:
-            layer = nn.Sequential(Flatten(), layer)
+        kind = entry[0]
+        args = [latent if a == "latent" else channels if a == "input" else a for a in entry[1:]]
+        if kind == "flatten":
+            before_flatten = shape
+        layer = _layer(kind, args, shape, pixel_range, project_to, f"model.{where}[{i}] = {entry}")
         with torch.no_grad():
             layer.eval()
             try:
