@@ -1,4 +1,5 @@
-"""In-memory datasets: one tensor of samples, sliced into batches with no per-sample Python work."""
+"""Datasets: one tensor of samples (or a memory-mapped array, mapped.py), sliced into batches
+with no per-sample Python work."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from aekit.data.mapped import MappedArray
 from aekit.data.noise import corrupt
 from aekit.errors import ConfigError
 
@@ -88,10 +90,11 @@ class Dataset:
 
     ``x`` is (N, C, H, W) uint8 for images (0..255) or (N, D) float32 for tables and float
     arrays. ``lo``/``hi`` map float data to [0, 1] per feature; uint8 data divides by 255.
+    A large .npy is a :class:`MappedArray` instead: rows of a memory map, read a batch at a time.
     """
 
     name: str
-    x: torch.Tensor
+    x: torch.Tensor | MappedArray
     labels: torch.Tensor | None = None  # (N,) int64 class ids, when the source has them
     split: str = "train"
     classes: list[str] | None = None  # class names for the label ids
@@ -114,7 +117,7 @@ class Dataset:
         idx = torch.as_tensor(idx, dtype=torch.long)
         return Dataset(
             self.name,
-            self.x[idx],
+            self.x.take(idx) if isinstance(self.x, MappedArray) else self.x[idx],
             None if self.labels is None else self.labels[idx],
             split or self.split,
             None if self.classes is None else list(self.classes),
@@ -142,9 +145,9 @@ class Dataset:
             return Scaling("uint8")
         return Scaling("none") if self.lo is None else Scaling("minmax", self.lo, self.hi)
 
-    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw samples -> float32 in [0, 1]."""
-        return self.scaling.to_unit(x)
+    def to_unit(self, x: torch.Tensor | MappedArray) -> torch.Tensor:
+        """Raw samples -> float32 in [0, 1] (a MappedArray is read whole: pass it a chunk)."""
+        return self.scaling.to_unit(x[:] if isinstance(x, MappedArray) else x)
 
     def images(self, pixel_range: str = "01") -> torch.Tensor:
         """All samples as float32 in the model's range ("01" or "-11")."""
@@ -181,6 +184,7 @@ class BatchMaker:
 
     The whole dataset is moved to the device once (as uint8 where it is uint8, which is 4x
     smaller than float32); each batch is converted, binarised and corrupted as a tensor op.
+    A memory-mapped dataset stays in the map: each batch is gathered from it, then moved.
     """
 
     def __init__(
@@ -222,6 +226,8 @@ class BatchMaker:
             raw = self.x.index_select(0, idx)
         else:
             raw = self.x[idx].clone()
+        if isinstance(self.x, MappedArray):
+            raw = raw.to(self.device)  # gathered on the host
         return binarize(self.data.to_unit(raw), self.binarize, self.generator)
 
     def __call__(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aekit.data import mapped
 from aekit.data.dataset import Dataset, Scaling
 from aekit.errors import DataError
 
@@ -180,6 +181,15 @@ def labels_from(y, n: int, name: str) -> tuple[torch.Tensor, list[str] | None]:
     return torch.from_numpy(y.astype(np.int64)), None
 
 
+def to_nchw(x: np.ndarray) -> np.ndarray:
+    """Images (N,H,W), (N,H,W,C) -> (N,C,H,W) as a view (rows and NCHW are kept)."""
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        return x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    return x
+
+
 def array_to_dataset(
     x: np.ndarray, y: np.ndarray | None = None, name: str = "array", features=None
 ) -> Dataset:
@@ -187,10 +197,7 @@ def array_to_dataset(
     images, which :class:`Scaling` maps to [0, 1]. ``features``: names of the D columns."""
     x = np.asarray(x)
     check_array(x, name)
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
-        x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    x = to_nchw(x)
     labels, classes = (None, None) if y is None else labels_from(y, len(x), name)
     info = {"features": list(features)} if features is not None else {}
     if x.dtype == np.uint8:
@@ -219,9 +226,13 @@ def load_array(path: Path) -> Dataset:
                 f"cannot read {str(path)!r}: it is not a NumPy file (no .npy/.npz header); "
                 "save it with np.save or np.savez"
             )
+        if path.suffix.lower() == ".npy" and path.stat().st_size >= mapped.MMAP_MIN_BYTES:
+            data = load_mapped(path)
+            if data is not None:
+                return data
         obj = np.load(path, allow_pickle=False)
         if isinstance(obj, np.ndarray):
-            x, y = obj, None
+            x, y = obj, labels_beside(path)
         else:
             with obj:
                 x, y = _npz_arrays(obj, path)
@@ -237,6 +248,36 @@ def load_array(path: Path) -> Dataset:
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {str(path)!r} as a NumPy array ({e})") from None
     return array_to_dataset(x, y, path.stem)
+
+
+def labels_path(path: Path) -> Path:
+    """Where the labels of ``data.npy`` live: ``data_labels.npy`` beside it."""
+    return path.with_name(f"{path.stem}_labels.npy")
+
+
+def labels_beside(path: Path) -> np.ndarray | None:
+    """The labels saved beside a .npy (``aekit data pack`` writes them), if there are any."""
+    lp = labels_path(path)
+    return np.load(lp, allow_pickle=False) if lp.is_file() else None
+
+
+def load_mapped(path: Path) -> Dataset | None:
+    """A large .npy memory-mapped (mapped.py): uint8 images or rows, or float rows (N, D)
+    whose per-feature range is found a chunk at a time. None for other arrays (read whole)."""
+    x, name = mapped.open_npy(path), path.stem
+    check_array(x, name)
+    if not (x.dtype == np.uint8 or (x.dtype.kind == "f" and x.ndim == 2)):
+        return None
+    y = labels_beside(path)
+    labels, classes = (None, None) if y is None else labels_from(y, len(x), name)
+    lo = hi = None
+    if x.dtype != np.uint8:
+        lo, hi = mapped.float_range(x, name)
+    info = {"memory_mapped": str(path)}
+    if lo is not None:
+        info.update(Scaling("minmax", lo, hi).info())
+    xm = mapped.MappedArray(to_nchw(x))
+    return Dataset(name, xm, labels, classes=classes, lo=lo, hi=hi, info=info)
 
 
 def _npz_arrays(obj, path: Path) -> tuple[np.ndarray, np.ndarray | None]:

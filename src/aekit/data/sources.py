@@ -24,6 +24,7 @@ from aekit.data.files import (
     IMAGE_SUFFIXES,
     array_to_dataset,
     check_image_size,
+    labels_path,
     load_array,
     load_csv,
     load_image_folder,
@@ -146,7 +147,7 @@ def _signature(name: str, data_dir: str | None) -> tuple:
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         else:
-            files = [p] if p.is_file() else []
+            files = [p, labels_path(p)] if p.is_file() else []  # labels: data_labels.npy
     out = []
     for f in files:
         with contextlib.suppress(OSError):

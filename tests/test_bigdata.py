@@ -1,0 +1,101 @@
+"""Data larger than memory: a memory-mapped .npy trains exactly as the same data read into
+memory, batches are gathered from the map without copying it, and `aekit data pack`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import quick
+from safetensors.torch import load_file
+from sklearn.datasets import load_digits
+
+import aekit
+from aekit.data import BatchMaker, load_dataset, mapped
+from aekit.data.mapped import MappedArray
+from aekit.data.sources import clear_cache
+
+
+def _digits_u8(layout: str) -> tuple[np.ndarray, np.ndarray]:
+    d = load_digits()
+    x = np.rint(d.images * (255 / 16)).astype(np.uint8)  # (N, 8, 8)
+    if layout == "nhwc":
+        x = np.repeat(x[..., None], 3, axis=-1)  # (N, 8, 8, 3)
+    return x, d.target
+
+
+def _train(npy, runs, run_name, mmap: bool, monkeypatch, model):
+    monkeypatch.setattr(mapped, "MMAP_MIN_BYTES", 0 if mmap else 2**62)
+    clear_cache()
+    ds = load_dataset(str(npy), split="train")
+    assert isinstance(ds.x, MappedArray) == mmap
+    cfg = quick(runs, data={"name": str(npy)}, run={"name": run_name}, model=model)
+    run = aekit.train(cfg, report=False)
+    return load_file(str(run.run_dir / "model.safetensors")), run.result
+
+
+@pytest.mark.parametrize(
+    "layout,model",
+    [
+        ("nhw", {"name": "mlp", "hidden": [32], "latent_dim": 4}),
+        ("nhwc", {"name": "conv", "channels": [4, 8], "latent_dim": 4}),
+        ("rows", {"name": "mlp", "hidden": [16], "latent_dim": 4}),
+    ],
+)
+def test_mapped_and_in_memory_training_give_identical_weights(
+    tmp_path, runs, monkeypatch, layout, model
+):
+    if layout == "rows":  # float64 table rows: min-max scaled per feature
+        d = load_digits()
+        x, y = d.data * 1.5 + 0.25, d.target
+    else:
+        x, y = _digits_u8(layout)
+    npy = tmp_path / "data.npy"
+    np.save(npy, x)
+    np.save(tmp_path / "data_labels.npy", y)
+    wa, ra = _train(npy, runs, "in-memory", False, monkeypatch, model)
+    wb, rb = _train(npy, runs, "mapped", True, monkeypatch, model)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert ra["val_mse"] == rb["val_mse"] and ra["pca_val_mse"] == rb["pca_val_mse"]
+
+
+def test_mapped_split_is_an_index_list_into_the_map(tmp_path, monkeypatch):
+    x, y = _digits_u8("nhw")
+    npy = tmp_path / "d.npy"
+    np.save(npy, x)
+    np.save(tmp_path / "d_labels.npy", y)
+    monkeypatch.setattr(mapped, "MMAP_MIN_BYTES", 0)
+    clear_cache()
+    train = load_dataset(str(npy), split="train")
+    val = load_dataset(str(npy), split="val")
+    for part in (train, val):
+        assert isinstance(part.x.array, np.memmap)  # the file's map, not a copy
+        assert part.x.rows is not None and len(part.x) == len(part.labels)
+    rows = train.x.rows
+    assert len(set(rows) | set(val.x.rows)) == len(x) and not set(rows) & set(val.x.rows)
+    assert np.array_equal(train.labels.numpy(), y[rows])
+    idx = torch.tensor([7, 0, 300, 7, 2])  # unsorted, repeated: the order asked for
+    got = train.x.index_select(0, idx)
+    assert torch.equal(got, torch.from_numpy(x[rows[idx.numpy()]][:, None]))
+    batches = BatchMaker(train, torch.device("cpu"))
+    xb, _ = batches(idx)
+    assert torch.equal(xb, got.float() / 255)
+    expect = torch.from_numpy(x[rows].astype(np.float64)).mean(0) / 255
+    assert torch.allclose(batches.mean_target()[0].double(), expect, atol=1e-6)
+
+
+def test_small_npy_is_read_into_memory(tmp_path):
+    npy = tmp_path / "small.npy"
+    np.save(npy, _digits_u8("nhw")[0])
+    clear_cache()
+    assert isinstance(load_dataset(str(npy), split="all").x, torch.Tensor)
+
+
+def test_mapped_float_rows_with_nan_are_refused(tmp_path, monkeypatch):
+    x = np.ones((50, 3))
+    x[40, 1] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    monkeypatch.setattr(mapped, "MMAP_MIN_BYTES", 0)
+    clear_cache()
+    with pytest.raises(aekit.errors.DataError, match="NaN"):
+        load_dataset(str(tmp_path / "nan.npy"))
