@@ -99,3 +99,60 @@ def test_mapped_float_rows_with_nan_are_refused(tmp_path, monkeypatch):
     clear_cache()
     with pytest.raises(aekit.errors.DataError, match="NaN"):
         load_dataset(str(tmp_path / "nan.npy"))
+
+
+def _png_folder(root, corrupt: bool = False):
+    """A tiny ImageFolder: class sub-folders b/ and a/ (out of order), 8x8 grey PNGs."""
+    from PIL import Image
+
+    x, y = _digits_u8("nhw")
+    for i in range(12):
+        d = root / ("a" if y[i] % 2 else "b")
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x[i]).save(d / f"{i:03d}.png")
+    if corrupt:
+        (root / "a" / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    return x[:12], y[:12]
+
+
+def test_pack_writes_the_folder_as_training_reads_it(tmp_path, capsys):
+    from aekit.cli.main import main
+
+    x, y = _png_folder(tmp_path / "imgs")
+    out = tmp_path / "packed.npy"
+    assert main(["data", "pack", str(tmp_path / "imgs"), "--out", str(out)]) == 0
+    assert "12 images, 1x8x8" in capsys.readouterr().out
+    packed = np.load(out)
+    assert packed.shape == (12, 1, 8, 8) and packed.dtype == np.uint8
+    order = sorted(range(12), key=lambda i: ("a" if y[i] % 2 else "b", i))  # sorted paths
+    assert np.array_equal(packed[:, 0], x[order])
+    assert list(np.load(tmp_path / "packed_labels.npy")) == [
+        "a" if y[i] % 2 else "b" for i in order
+    ]
+    assert not list(tmp_path.glob("*.tmp"))
+    clear_cache()
+    a = load_dataset(str(out), split="all")
+    b = load_dataset(str(tmp_path / "imgs"), split="all")
+    assert torch.equal(a.x, b.x) and torch.equal(a.labels, b.labels) and a.classes == b.classes
+
+
+def test_pack_refuses_an_input_as_output_and_names_a_corrupt_image(tmp_path, capsys):
+    from aekit.cli.main import main
+
+    _png_folder(tmp_path / "imgs", corrupt=True)
+    assert main(["data", "pack", str(tmp_path / "imgs"), "--out", str(tmp_path / "imgs")]) == 2
+    assert "must be a .npy" in capsys.readouterr().err
+    assert main(["data", "pack", str(tmp_path / "imgs"), "--out", str(tmp_path / "p.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "zz_broken.png" in err
+    assert not list(tmp_path.glob("p*"))  # nothing written, no .tmp left behind
+
+
+def test_pack_refuses_to_overwrite_its_input_folder(tmp_path):
+    from aekit.data.pack import pack_images
+    from aekit.errors import DataError
+
+    _png_folder(tmp_path / "set.npy")  # a folder that looks like an output name
+    with pytest.raises(DataError, match="overwrite the input"):
+        pack_images(tmp_path / "set.npy", tmp_path / "set.npy")
+    assert (tmp_path / "set.npy").is_dir()

@@ -25,6 +25,7 @@ COMMANDS = [
     "aekit.cli.cmd_explore",
     "aekit.cli.cmd_export",
     "aekit.cli.cmd_score",
+    "aekit.cli.cmd_data",
 ]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aekit.data import mapped
+import aekit.data.mapped as mapped
 from aekit.data.dataset import Dataset, Scaling
 from aekit.errors import DataError
 
@@ -55,16 +55,27 @@ def check_image_size(image_size) -> tuple[int, int] | None:
 def load_image_folder(root: Path, image_size=None, grayscale=None) -> Dataset:
     """Every image under ``root``; class labels from the first-level sub-folders when all
     images sit in them (torchvision's ImageFolder layout)."""
+    files = image_files(root)
+    data = load_images(files, image_size, grayscale, root.name)
+    names = folder_classes(root, files)
+    if names is not None:
+        data.classes = sorted(set(names))
+        data.labels = torch.tensor([data.classes.index(c) for c in names], dtype=torch.long)
+    return data
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files under ``root``, sorted by path: the order of the samples."""
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}")
-    data = load_images(files, image_size, grayscale, root.name)
+    return files
+
+
+def folder_classes(root: Path, files: list[Path]) -> list[str] | None:
+    """Each file's class: its first-level sub-folder, when every file sits in one."""
     rel = [f.relative_to(root).parts for f in files]
-    if all(len(r) >= 2 for r in rel):
-        classes = sorted({r[0] for r in rel})
-        data.labels = torch.tensor([classes.index(r[0]) for r in rel], dtype=torch.long)
-        data.classes = classes
-    return data
+    return [r[0] for r in rel] if all(len(r) >= 2 for r in rel) else None
 
 
 def open_image(f: Path):
@@ -113,29 +124,36 @@ def to_8bit(im, f: Path):
 
 
 def load_images(files: list[Path], image_size=None, grayscale=None, name="images") -> Dataset:
-    from PIL import Image
-
     size = check_image_size(image_size)
     imgs = [to_8bit(open_image(f), f) for f in files]
     if grayscale is None:
         grayscale = all(im.mode in ("1", "L", "LA") for im in imgs)
     mode = "L" if grayscale else "RGB"
-    sizes = sorted({(im.height, im.width) for im in imgs})  # (H, W), the order --image-size takes
+    check_one_size({(im.height, im.width) for im in imgs}, size, name)
+    x = torch.from_numpy(np.stack([image_array(im, mode, size) for im in imgs]))
+    return Dataset(name, x, info={"source": "images", "n_files": len(files)})
+
+
+def check_one_size(sizes: set[tuple[int, int]], size, name: str) -> None:
+    """Refuse images of several sizes (H, W) unless ``size`` says what to resize them to."""
     if size is None and len(sizes) > 1:
-        shown = ", ".join(f"{h}x{w}" for h, w in sizes[:3])
+        shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:3])
         raise DataError(
             f"images under {name!r} have {len(sizes)} different sizes H x W (e.g. {shown}); "
             "set one with --image-size H W (or --set data.image_size=[28,28])"
         )
-    arrays = []
-    for im in imgs:
-        im = im.convert(mode)
-        if size is not None and (im.height, im.width) != size:
-            im = im.resize((size[1], size[0]), Image.BILINEAR)  # PIL takes (W, H)
-        a = np.asarray(im, dtype=np.uint8)
-        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))  # (H,W,C) -> (C,H,W)
-    x = torch.from_numpy(np.stack(arrays))
-    return Dataset(name, x, info={"source": "images", "n_files": len(files)})
+
+
+def image_array(im, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One 8-bit PIL image as a (C, H, W) uint8 array in ``mode`` ("L" or "RGB"), resized to
+    ``size`` (H, W) when given."""
+    from PIL import Image
+
+    im = im.convert(mode)
+    if size is not None and (im.height, im.width) != size:
+        im = im.resize((size[1], size[0]), Image.BILINEAR)  # PIL takes (W, H)
+    a = np.asarray(im, dtype=np.uint8)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (H,W,C) -> (C,H,W)
 
 
 # -- arrays ----------------------------------------------------------------------------------
