@@ -11,10 +11,10 @@ def add_parser(sub) -> list[str]:
     pk = dsub.add_parser(
         "pack",
         help="pack an image folder into one uint8 .npy that training memory-maps",
-        description="Decodes every image under DIR once (as training on the folder would) into "
-        "DIR's images as an (N, C, H, W) uint8 .npy, and the class of each (its sub-folder) "
-        "into NAME_labels.npy beside it. Train on it with `aekit train --data data.npy`: a "
-        "file of 256 MiB or more is memory-mapped, so it may be larger than memory.",
+        description="Decodes every image under DIR once (as training on the folder would) and "
+        "writes them as one (N, C, H, W) uint8 .npy in sorted path order, and the class of each "
+        "(its sub-folder) as NAME_labels.npy beside it. Train on it with `aekit train --data "
+        "data.npy`: a file of 256 MiB or more is memory-mapped, so it may be larger than memory.",
     )
     pk.add_argument("folder", metavar="DIR", help="folder of images (class sub-folders optional)")
     pk.add_argument("--out", required=True, help="the .npy to write, e.g. data.npy")
@@ -45,7 +45,7 @@ def run(args) -> int:
         for bar in bars:
             bar.close()
     n, c, h, w = packed.shape
-    what = f"{n} images, {c}x{h}x{w} uint8, {n * c * h * w / 2**20:.1f} MiB"
+    what = f"{n} images, {c}x{h}x{w} uint8, {n * c * h * w / 2**20:,.2f} MiB"
     print(f"{packed.out}  ({what})")
     if packed.labels is not None:
         print(
