@@ -156,3 +156,20 @@ def test_pack_refuses_to_overwrite_its_input_folder(tmp_path):
     with pytest.raises(DataError, match="overwrite the input"):
         pack_images(tmp_path / "set.npy", tmp_path / "set.npy")
     assert (tmp_path / "set.npy").is_dir()
+
+
+def test_a_map_larger_than_memory_asks_for_each_batch_at_once(tmp_path, monkeypatch):
+    x = np.arange(300 * 64, dtype=np.uint8).reshape(300, 8, 8)
+    np.save(tmp_path / "m.npy", x)
+    monkeypatch.setattr(mapped, "MMAP_MIN_BYTES", 0)
+    arr = mapped.open_npy(tmp_path / "m.npy")
+    assert mapped.read_ahead(arr) is None  # it fits: no hints, no per-batch cost
+    monkeypatch.setattr(mapped, "memory_limit", lambda: 1000)  # the map is "larger"
+    clear_cache()
+    ds = load_dataset(str(tmp_path / "m.npy"), split="all")
+    asked = []
+    hint = ds.x.hint
+    ds.x.hint = lambda rows: (asked.append(rows.copy()), hint(rows))
+    got = ds.x.index_select(0, torch.tensor([299, 3, 150]))
+    assert torch.equal(got, torch.from_numpy(x[[299, 3, 150]][:, None]))
+    assert [list(a) for a in asked] == [[3, 150, 299]]  # sorted: file order

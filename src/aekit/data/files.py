@@ -294,7 +294,7 @@ def load_mapped(path: Path) -> Dataset | None:
     info = {"memory_mapped": str(path)}
     if lo is not None:
         info.update(Scaling("minmax", lo, hi).info())
-    xm = mapped.MappedArray(to_nchw(x))
+    xm = mapped.MappedArray(to_nchw(x), hint=mapped.read_ahead(x))
     return Dataset(name, xm, labels, classes=classes, lo=lo, hi=hi, info=info)
 
 
