@@ -1,8 +1,11 @@
-"""`aekit bench`: the fixed table of experiments (aekit.bench.ROWS) as a Markdown table."""
+"""`aekit bench`: the fixed table of experiments (aekit.bench.ROWS) as a Markdown table, or
+with ``--task oneclass`` the one-class anomaly benchmark (aekit.oneclass)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
 from pathlib import Path
 
 
@@ -14,7 +17,16 @@ def add_parser(sub) -> list[str]:
         description="Train every row of aekit.bench.ROWS, measure it on the test split, and "
         "compare with PCA and the published numbers.",
     )
-    p.add_argument("--data", default="mnist", help="mnist or fashion-mnist (default: mnist)")
+    p.add_argument(
+        "--task",
+        choices=["reconstruction", "oneclass"],
+        default="reconstruction",
+        help="reconstruction: the model table (default); oneclass: train on one class, AUROC "
+        "on the test set (Ruff et al. 2018)",
+    )
+    p.add_argument(
+        "--data", "--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)"
+    )
     p.add_argument("--data-dir", help="folder with the IDX files, e.g. ../shared/datasets/mnist")
     p.add_argument(
         "--quick",
@@ -24,10 +36,17 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--only", help="rows whose model name contains this text (e.g. PCA, deep)")
     p.add_argument("--out", help="Markdown file to write (default: bench-DATA[-quick].md)")
     p.add_argument("--runs", default="runs/bench", help="where the rows' run folders go")
+    g = p.add_argument_group("--task oneclass")
+    g.add_argument("--classes", help="normal classes, e.g. 0,1 (default: all)")
+    g.add_argument("--seeds", type=int, default=3, help="seeds per class (default: 3)")
+    g.add_argument("--epochs", type=int, help="epochs of aekit's model (default: its own)")
+    g.add_argument("--peers", help="side-by-side detectors, comma-separated, or none")
     return ["bench"]
 
 
 def run(args) -> int:
+    if args.task == "oneclass":
+        return run_oneclass(args)
     from aekit.bench import ROWS, header_lines, markdown_table, run_bench
     from aekit.errors import ConfigError
 
@@ -45,6 +64,45 @@ def run(args) -> int:
     results = run_bench(rows, args.data, args.data_dir, args.quick, args.runs, on_row=show)
     text = "\n".join(header_lines(args.data, args.quick)) + "\n\n" + markdown_table(results) + "\n"
     out = Path(args.out or f"bench-{args.data}{'-quick' if args.quick else ''}.md")
+    out.write_text(text)
+    print(text, end="")
+    print(f"written: {out}")
+    return 0
+
+
+def run_oneclass(args) -> int:
+    from aekit.errors import ConfigError
+    from aekit.oneclass import PEERS, OneClassConfig, markdown_table, run_oneclass
+
+    cfg = OneClassConfig()
+    try:
+        classes = [int(c) for c in args.classes.split(",")] if args.classes else None
+    except ValueError:
+        raise ConfigError(
+            f"--classes {args.classes!r}: give class ids, e.g. --classes 0,1"
+        ) from None
+    if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
+        raise ConfigError("--seeds and --epochs must be at least 1, e.g. --seeds 1 --epochs 2")
+    if args.epochs is not None:
+        cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    if args.peers is not None:
+        peers = () if args.peers == "none" else tuple(p.strip() for p in args.peers.split(","))
+        if set(peers) - set(PEERS):
+            raise ConfigError(f"--peers {args.peers!r}: choose from {', '.join(PEERS)} or none")
+        cfg = dataclasses.replace(cfg, peers=peers)
+
+    def show(rows: list[dict]) -> None:
+        r0 = rows[0]
+        cells = ", ".join(f"{r['detector']} {r['auroc']:.1f}" for r in rows)
+        print(f"class {r0['class']} seed {r0['seed']}: {cells}", file=sys.stderr)
+
+    start = time.perf_counter()
+    rows = run_oneclass(args.data, args.data_dir, classes, range(args.seeds), cfg, on_rows=show)
+    text = (
+        f"One-class AUROC (%) on {args.data}, mean±std over {args.seeds} seed(s); "
+        f"{time.perf_counter() - start:.0f} s in all\n\n{markdown_table(rows, args.data)}\n"
+    )
+    out = Path(args.out or f"bench-oneclass-{args.data}.md")
     out.write_text(text)
     print(text, end="")
     print(f"written: {out}")
