@@ -20,6 +20,8 @@ from aekit.oneclass import (
 
 TINY = OneClassConfig(
     model={"name": "mlp", "hidden": [32], "latent_dim": 4},
+    vae={"name": "vae", "hidden": [32], "latent_dim": 4},
+    nll_samples=4,
     epochs=2,
     batch_size=32,
     peers=("PCA", "IsolationForest"),
@@ -67,7 +69,8 @@ def test_run_gives_a_row_per_detector_for_the_class_and_seed(digits):
     assert {r["class"] for r in rows} == {0} and {r["seed"] for r in rows} == {0}
     detectors = {r["detector"] for r in rows}
     want = {"aekit mse", "aekit ssim", "aekit mahalanobis", "aekit knn", "aekit combined"}
-    assert want | {"PCA", "IsolationForest"} == detectors  # no VAE scores for an mlp
+    want |= {"aekit vae neg_elbo", "aekit vae nll"}  # from the second model, a VAE
+    assert want | {"PCA", "IsolationForest"} == detectors
     for r in rows:
         assert set(r) == {"class", "seed", "detector", "auroc", "seconds"}
         assert 0.0 <= r["auroc"] <= 100.0

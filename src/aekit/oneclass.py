@@ -55,17 +55,20 @@ PEERS = ("PCA", "OneClassSVM", "IsolationForest", "pyod AutoEncoder")
 
 @dataclass(frozen=True)
 class OneClassConfig:
-    """How aekit's detector is trained and scored (one model per class and seed)."""
+    """How aekit's detectors are trained and scored (one model per class and seed)."""
 
     model: dict[str, Any] = field(
-        default_factory=lambda: {"name": "mlp", "hidden": [256, 64], "latent_dim": 16}
-    )  # the aekit model (`aekit models`)
-    epochs: int = 30  # passes over the ~6,000 images of one class
+        default_factory=lambda: {"name": "conv", "channels": [32, 64], "latent_dim": 16}
+    )  # aekit's detector (`aekit models`): mse, ssim, code distances, combined
+    vae: dict[str, Any] | None = field(
+        default_factory=lambda: {"name": "vae", "hidden": [256, 64], "latent_dim": 16}
+    )  # a second model for the likelihood scores (neg_elbo, nll); None: skip
+    epochs: int = 10  # passes over the ~6,000 images of one class
     batch_size: int = 64  # images per step
     lr: float = 3e-3  # Adam's peak learning rate (cosine schedule)
     knn_k: int = 5  # neighbours of the k-NN code distance
     nll_samples: int = 32  # importance samples per image of the VAE's NLL
-    combine: tuple[str, ...] = ("mse", "knn")  # the scores the combination sums, as z-scores
+    combine: tuple[str, ...] = ("mse", "ssim")  # the scores the combination sums, as z-scores
     peers: tuple[str, ...] = PEERS  # the side-by-side detectors to run
     pca_variance: float = 0.9  # PCA peer: share of the class's variance its components keep
     ocsvm_max_train: int = 2000  # OneClassSVM peer: a seeded subsample of this many images
@@ -113,11 +116,14 @@ def _log(s: np.ndarray) -> np.ndarray:
 
 
 # -- aekit's detector ------------------------------------------------------------------------
-def train_model(x: torch.Tensor, seed: int, cfg: OneClassConfig) -> torch.nn.Module:
-    """An aekit model trained on the images x (N, C, H, W) uint8 by ``aekit.train``."""
+def train_model(
+    x: torch.Tensor, seed: int, cfg: OneClassConfig, model: dict[str, Any] | None = None
+) -> torch.nn.Module:
+    """An aekit model (default: ``cfg.model``) trained on the images x (N, C, H, W) uint8 by
+    ``aekit.train``."""
     from aekit.api import train
 
-    model = dict(cfg.model)
+    model = dict(cfg.model if model is None else model)
     if model.get("name", "").endswith("vae"):
         model.setdefault("nll_samples", 0)  # the benchmark scores NLL itself, on every image
     with tempfile.TemporaryDirectory(prefix="aekit-oneclass-") as tmp:
@@ -145,28 +151,38 @@ def train_model(x: torch.Tensor, seed: int, cfg: OneClassConfig) -> torch.nn.Mod
 
 
 @torch.no_grad()
-def model_scores(model, x: torch.Tensor, cfg: OneClassConfig, seed: int) -> dict[str, np.ndarray]:
-    """Per image of x (N, C, H, W) uint8: squared error (mse), 1 - SSIM (ssim), the code
-    (codes, (N, L)), and for variational models the negative ELBO and the importance-sampled
-    NLL in nats (neg_elbo, nll)."""
+def model_scores(model, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per image of x (N, C, H, W) uint8: squared error per pixel (mse), 1 - SSIM (ssim) and
+    the code (codes, (N, L); a VAE's posterior mean)."""
+    out: dict[str, list[np.ndarray]] = {"mse": [], "ssim": [], "codes": []}
+    for xb in _batches(x, model.pixel_range):
+        z = model.encode(xb)
+        rec = model.decode(z)
+        out["codes"].append(z.numpy())
+        out["mse"].append((rec - xb).pow(2).flatten(1).mean(1).numpy())
+        out["ssim"].append(_one_minus_ssim(xb, rec, model.pixel_range))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+@torch.no_grad()
+def likelihood_scores(model, x: torch.Tensor, k: int, seed: int) -> dict[str, np.ndarray]:
+    """A variational model's negative ELBO (one sampled code) and importance-sampled NLL (k
+    samples, Burda et al. 2016) per image of x, in nats; seeded, the caller's RNG untouched."""
+    out: dict[str, list[np.ndarray]] = {"neg_elbo": [], "nll": []}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for xb in _batches(x, model.pixel_range):
+            out["neg_elbo"].append(model.nll(xb, k=1).numpy())
+            out["nll"].append(model.nll(xb, k=k).numpy())
+    return {n: np.concatenate(v) for n, v in out.items()}
+
+
+def _batches(x: torch.Tensor, pixel_range: str, size: int = 1000):
+    """x uint8 (N, C, H, W) -> float batches in the model's pixel range."""
     from aekit.data import to_range
 
-    out: dict[str, list[np.ndarray]] = {"mse": [], "ssim": [], "codes": []}
-    if model.variational:
-        out.update(neg_elbo=[], nll=[])
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)  # the VAE's sampled codes: repeatable, the caller's RNG untouched
-        for i in range(0, len(x), 1000):
-            xb = to_range(x[i : i + 1000].float() / 255.0, model.pixel_range)
-            z = model.encode(xb)
-            rec = model.decode(z)
-            out["codes"].append(z.numpy())
-            out["mse"].append((rec - xb).pow(2).flatten(1).mean(1).numpy())
-            out["ssim"].append(_one_minus_ssim(xb, rec, model.pixel_range))
-            if model.variational:
-                out["neg_elbo"].append(model.nll(xb, k=1).numpy())
-                out["nll"].append(model.nll(xb, k=cfg.nll_samples).numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    for i in range(0, len(x), size):
+        yield to_range(x[i : i + size].float() / 255.0, pixel_range)
 
 
 def _one_minus_ssim(x: torch.Tensor, rec: torch.Tensor, pixel_range: str) -> np.ndarray:
@@ -206,19 +222,32 @@ def code_distances(
 def aekit_scores(
     x_fit: torch.Tensor, x_test: torch.Tensor, seed: int, cfg: OneClassConfig
 ) -> tuple[dict[str, np.ndarray], float]:
-    """Every aekit score on the test images (higher = more anomalous), and the seconds spent
-    (training and scoring)."""
+    """aekit's detector (``cfg.model``): every score on the test images (higher = more
+    anomalous), and the seconds spent training and scoring."""
     start = time.perf_counter()
     model = train_model(x_fit, seed, cfg)
-    tr = model_scores(model, x_fit, cfg, seed)
-    te = model_scores(model, x_test, cfg, seed)
+    tr, te = model_scores(model, x_fit), model_scores(model, x_test)
     tr.update(code_distances(tr["codes"], tr["codes"], cfg.knn_k, same=True))
     te.update(code_distances(tr["codes"], te["codes"], cfg.knn_k))
+    if model.variational:
+        te.update(likelihood_scores(model, x_test, cfg.nll_samples, seed))
     names = [n for n in cfg.combine if n in tr]
     if names:
         te["combined"] = standardised_sum(tr, te, names)[1]
     te.pop("codes")
     return te, time.perf_counter() - start
+
+
+def vae_scores(
+    x_fit: torch.Tensor, x_test: torch.Tensor, seed: int, cfg: OneClassConfig
+) -> tuple[dict[str, np.ndarray], float]:
+    """The likelihood scores of a VAE (``cfg.vae``) on the test images, and its seconds."""
+    start = time.perf_counter()
+    model = train_model(x_fit, seed, cfg, cfg.vae)
+    if not model.variational:
+        raise ConfigError(f"the vae model {cfg.vae} has no likelihood; use vae or conv_vae")
+    scores = likelihood_scores(model, x_test, cfg.nll_samples, seed)
+    return scores, time.perf_counter() - start
 
 
 # -- the peers -------------------------------------------------------------------------------
@@ -289,26 +318,21 @@ def run_class(
     """One (class, seed): a row per detector with its AUROC in % and its seconds."""
     x_fit, x_test, y = one_class_split(train, test, c)
     scores, seconds = aekit_scores(x_fit, x_test, seed, cfg)
-    rows = [
-        {
-            "class": c,
-            "seed": seed,
-            "detector": f"aekit {n}",
-            "auroc": auroc(y, s),
-            "seconds": seconds,
-        }
-        for n, s in scores.items()
-    ]
+    rows = [_row(c, seed, f"aekit {n}", auroc(y, s), seconds) for n, s in scores.items()]
+    if cfg.vae is not None:
+        scores, seconds = vae_scores(x_fit, x_test, seed, cfg)
+        rows += [_row(c, seed, f"aekit vae {n}", auroc(y, s), seconds) for n, s in scores.items()]
     flat = (x_fit.flatten(1).numpy() / 255.0, x_test.flatten(1).numpy() / 255.0)
     for name in cfg.peers:
         start = time.perf_counter()
         s = peer_scores(*flat, seed, replace(cfg, peers=(name,))).get(name)
         if s is not None:
-            sec = time.perf_counter() - start
-            rows.append(
-                {"class": c, "seed": seed, "detector": name, "auroc": auroc(y, s), "seconds": sec}
-            )
+            rows.append(_row(c, seed, name, auroc(y, s), time.perf_counter() - start))
     return rows
+
+
+def _row(c: int, seed: int, detector: str, auc: float, seconds: float) -> dict[str, Any]:
+    return {"class": c, "seed": seed, "detector": detector, "auroc": auc, "seconds": seconds}
 
 
 def run_oneclass(
