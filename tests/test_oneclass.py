@@ -68,7 +68,8 @@ def test_run_gives_a_row_per_detector_for_the_class_and_seed(digits):
     rows = run_oneclass(classes=[0], seeds=[0], cfg=TINY, splits=digits)
     assert {r["class"] for r in rows} == {0} and {r["seed"] for r in rows} == {0}
     detectors = {r["detector"] for r in rows}
-    want = {"aekit mse", "aekit ssim", "aekit mahalanobis", "aekit knn", "aekit combined"}
+    want = {"aekit mse", "aekit ssim", "aekit mahalanobis", "aekit knn"}
+    want |= {"aekit combined ssim+knn"}  # the default combination
     want |= {"aekit vae neg_elbo", "aekit vae nll"}  # from the second model, a VAE
     assert want | {"PCA", "IsolationForest"} == detectors
     for r in rows:

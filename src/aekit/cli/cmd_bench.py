@@ -41,6 +41,7 @@ def add_parser(sub) -> list[str]:
     g.add_argument("--seeds", type=int, default=3, help="seeds per class (default: 3)")
     g.add_argument("--epochs", type=int, help="epochs of aekit's model (default: its own)")
     g.add_argument("--peers", help="side-by-side detectors, comma-separated, or none")
+    g.add_argument("--no-vae", action="store_true", help="skip the VAE's likelihood scores")
     return ["bench"]
 
 
@@ -85,6 +86,8 @@ def run_oneclass(args) -> int:
         raise ConfigError("--seeds and --epochs must be at least 1, e.g. --seeds 1 --epochs 2")
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    if args.no_vae:
+        cfg = dataclasses.replace(cfg, vae=None)
     if args.peers is not None:
         peers = () if args.peers == "none" else tuple(p.strip() for p in args.peers.split(","))
         if set(peers) - set(PEERS):
