@@ -137,7 +137,7 @@ def test_tabular_runs_report_what_does_not_apply(tmp_path):
     html = (run.run_dir / "report.html").read_text()
     assert "latent.png" in html and "loss.png" in html
     assert "shows images" in html  # manifold etc. say why they are absent
-    assert "Reconstructions of validation rows" in html
+    assert "Rows and their reconstructions" in html and "decoded into rows" in html
 
 
 def test_every_figure_works_with_a_one_sample_validation_split(tmp_path):

@@ -260,3 +260,16 @@ print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert out.stdout.split() == ["svg", "False"]
+
+
+def test_table_rows_are_drawn_as_lines_over_named_columns():
+    from aekit.viz.rows import rows_figure
+
+    x = torch.rand(10, 5)
+    fig = rows_figure(x, x * 0.9, names=list("abcde"))
+    ax = fig.axes[0]
+    assert len(ax.lines) == 12  # 6 originals + 6 reconstructions
+    assert np.allclose(ax.lines[1].get_ydata(), x[0].numpy() * 0.9)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list("abcde")
+    band = rows_figure(torch.rand(64, 5), data=x)
+    assert len(band.axes[0].collections) == 1  # the data's percentile band

@@ -97,12 +97,28 @@ class RunFigures:
         curve = self.run.decode(line)
         return points_figure(self.images, recon, curve, names, title, samples)
 
+    def rows(self, x: torch.Tensor, recon: bool = False, title: str = "") -> Figure:
+        """Table rows ``x`` as lines over the columns: with their reconstructions (``recon``),
+        or (samples) over the band of the validation rows."""
+        from aekit.viz.rows import rows_figure
+
+        scaled = self.info["data"].get("lo") is not None
+        kw = dict(
+            names=self.info["data"].get("features"), ylabel="value" + " (scaled to [0, 1])" * scaled
+        )
+        if recon:
+            title = "Validation rows (solid) and their reconstructions (dashed)"
+            return rows_figure(x, self.run.reconstruct(x), title=title, **kw)
+        return rows_figure(x, title=title, data=self.images, **kw)
+
     def recon(self, n: int = 10) -> Figure:
         from aekit.data import corrupt, spread_indices
         from aekit.viz.grids import recon_grid
 
         if self.is_points:
             return self.points("Points, their reconstructions and the learned line")
+        if not self.is_image:
+            return self.rows(self.images[spread_indices(len(self.images), 6)], recon=True)
         d = self.run.data_config
         x = self.images[spread_indices(len(self.images), n)]
         if d.get("noise", "none") != "none" and d.get("noise_level", 0) > 0:
@@ -165,6 +181,8 @@ class RunFigures:
         own = "prior" if has_own_prior(self.model) else "Gaussian fitted to the training codes"
         if self.is_points:
             return self.points(f"{n} samples ({own}) among the data", samples=x)
+        if not self.is_image:
+            return self.rows(x, title=f"{n} samples ({own}) over the data")
         return mosaic(x, title=f"{n} samples ({own}), seed {seed}")
 
     def decode(self, z: list[float]) -> Figure:

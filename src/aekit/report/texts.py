@@ -44,9 +44,11 @@ FIGURES: dict[str, tuple[str, str]] = {
         "line is the first principal component (dashed), the line that keeps the most variance.",
     ),
     "recon:rows": (
-        "Reconstructions of validation rows",
-        "Each row of the table is drawn as a strip of cells, one per column (white: the column's "
-        "largest value, black: its smallest); the original is above its reconstruction.",
+        "Rows and their reconstructions",
+        "Six validation rows of the table, each a solid line over its columns, and the model's "
+        "reconstruction of each as a dashed line of the same colour. The closer each dashed line "
+        "follows its solid one, the less the code lost; a column where they always part is one "
+        "the code does not keep.",
     ),
     "animation": (
         "Reconstructions during training",
@@ -135,9 +137,10 @@ FIGURES: dict[str, tuple[str, str]] = {
         "where the data lie; a model with a one-number code can only produce points on its line.",
     ),
     "samples:rows": (
-        "Samples: random codes, decoded",
-        "Random codes decoded into rows of the table, each drawn as a strip of cells, one per "
-        "column (white: the column's largest value, black: its smallest).",
+        "Samples: random codes, decoded into rows",
+        "Random codes decoded into rows of the table (thin lines), over the band where the middle "
+        "90% of the validation rows lie in each column (grey). Good samples stay inside the band "
+        "and have its shape; lines far outside it are codes the model never learned to decode.",
     ),
     "decode": (
         "A chosen code, decoded",
