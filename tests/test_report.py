@@ -54,6 +54,7 @@ def test_headline_says_the_ratio_to_pca_in_words():
     assert f"Reconstruction error is {ev['ratio_to_pca']:.2f}× that of PCA with the same 2 " in html
     assert "below 1 is better than PCA" in html
     assert "What is this model?" in html and "code of 2 numbers" in html
+    assert "takes each 8×8 image (64 numbers)" in html
 
 
 def test_long_training_logs_are_folded():

@@ -219,8 +219,9 @@ def model_paragraph(info: dict[str, Any], description: str, variational: bool) -
     size = 1
     for s in shape:
         size *= s
+    channels = "" if len(shape) != 3 or shape[0] == 1 else f" with {shape[0]} channels"
     what = (
-        f"{shape[1]}×{shape[2]} image{'s' if shape[0] == 1 else ' with ' + str(shape[0]) + ' channels'}"
+        f"{shape[1]}×{shape[2]} image{channels}"
         if len(shape) == 3
         else f"row of {shape[0]} numbers"
     )
@@ -232,7 +233,7 @@ def model_paragraph(info: dict[str, Any], description: str, variational: bool) -
         "An autoencoder learns to squeeze each input into a short code and to rebuild the input "
         "from that code alone; what the code keeps is what the model found most worth keeping.",
         f"This one is `{m['name']}`: {description}. Its encoder takes each {what} "
-        f"({_n(size)} numbers){via} down to a code of {L} number{'s' if L != 1 else ''}, and its "
+        f"{f' ({_n(size)} numbers)' if len(shape) == 3 else ''}{via} down to a code of {L} number{'s' if L != 1 else ''}, and its "
         f"decoder maps the code back. It has {_n(info.get('parameters', 0))} parameters and was "
         f"trained on {_n(d['n_train'])} samples of `{d['name']}`.",
     ]
