@@ -228,12 +228,13 @@ def model_paragraph(info: dict[str, Any], description: str, variational: bool) -
     L = m.get("latent_dim", 0)
     layers = m.get("hidden") or m.get("channels")
     kind = "channels" if "channels" in m else "units"
+    count = f" ({_n(size)} numbers)" if len(shape) == 3 else ""
     via = f" through layers of {', '.join(map(str, layers))} {kind}" if layers else ""
     text = [
         "An autoencoder learns to squeeze each input into a short code and to rebuild the input "
         "from that code alone; what the code keeps is what the model found most worth keeping.",
-        f"This one is `{m['name']}`: {description}. Its encoder takes each {what} "
-        f"{f' ({_n(size)} numbers)' if len(shape) == 3 else ''}{via} down to a code of {L} number{'s' if L != 1 else ''}, and its "
+        f"This one is `{m['name']}`: {description}. Its encoder takes each {what}{count}{via} "
+        f"down to a code of {L} number{'s' if L != 1 else ''}, and its "
         f"decoder maps the code back. It has {_n(info.get('parameters', 0))} parameters and was "
         f"trained on {_n(d['n_train'])} samples of `{d['name']}`.",
     ]
