@@ -3,8 +3,8 @@ https://proceedings.mlr.press/v80/ruff18a.html, Table 1): for each class c, trai
 training images of class c only, score the whole official test set, and report the AUROC with
 class c normal (label 0) and the nine others anomalies; mean and std over seeds.
 
-aekit's scores all come from one autoencoder trained per (class, seed) by ``aekit.train``;
-the peers (PCA, OneClassSVM, IsolationForest, pyod's AutoEncoder) see the identical splits.
+aekit's scores come from one autoencoder trained per (class, seed) by ``aekit.train`` (and
+the likelihood scores from a second model, a VAE); the peers (PCA, OneClassSVM, IsolationForest, pyod's AutoEncoder) see the identical splits.
 Nothing here looks at test labels except :func:`auroc`.
 """
 
