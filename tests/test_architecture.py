@@ -169,3 +169,15 @@ def test_library_code_never_prints():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(str(f.relative_to(SRC)))
     assert not offenders, offenders
+
+
+def test_functions_fit_on_a_screen():
+    """No function or method in src/ over 60 lines (STYLE.md: a longer one is a missing object)."""
+    long = []
+    for f in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > 60:
+                    long.append(f"{f.relative_to(SRC)}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, long

@@ -54,7 +54,13 @@ def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) 
             _markdown_table(metrics_table(evaluation)),
             "",
         ]
-    lines += [
+    lines += _use_and_files(run_dir)
+    return "\n".join(lines)
+
+
+def _use_and_files(run_dir: Path) -> list[str]:
+    """The card's "Use" and "Files" sections."""
+    return [
         "## Use",
         "",
         "```python",
@@ -84,7 +90,6 @@ def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) 
         + ".",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _markdown_table(rows: list[list[str]]) -> str:
