@@ -159,6 +159,24 @@ CASES = {
         f"{W}/d.npz",
     ],
     "decode: codes of nan": ["decode", RUN, f"{W}/codes_nan.npy", "--out", f"{W}/d.npz"],
+    "encode: output over its input data": [
+        "encode",
+        RUN,
+        "--data",
+        f"{W}/good.npy",
+        "--split",
+        "all",
+        "--out",
+        f"{W}/good.npy",
+    ],  # fmt: skip
+    "decode: output over its codes": [
+        "decode",
+        RUN,
+        f"{W}/codes_nan.npy",
+        "--out",
+        f"{W}/codes_nan.npy",
+    ],
+    "eval: weights of NaN": ["eval", "NANRUN"],
     "encode: unknown data": ["encode", RUN, "--data", "mnsit", "--out", f"{W}/c.npy"],
     "encode: unknown split": ["encode", RUN, "--split", "tset", "--out", f"{W}/c.npy"],
     "reconstruct: missing image": ["reconstruct", RUN, f"{W}/nope.png", "--out", f"{W}/o.png"],
@@ -207,6 +225,14 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, work, trained, c
     monkeypatch.chdir(work)  # a default output name (codes.npy, scores.csv) lands here
     argv = [a.replace(W, str(work)) if a.startswith(W) else a for a in CASES[case]]
     argv = [str(trained) if a == RUN else a for a in argv]
+    if "NANRUN" in argv:  # a copy of the run whose weights went NaN
+        nan_run = work / "nan_run"
+        shutil.copytree(trained, nan_run)
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(nan_run / "model.safetensors")
+        save_file({k: v * float("nan") for k, v in state.items()}, nan_run / "model.safetensors")
+        argv = [str(nan_run) if a == "NANRUN" else a for a in argv]
     before = snapshot(work, trained)
     try:
         code = main(argv)

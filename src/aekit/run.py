@@ -109,6 +109,12 @@ def _build_model(run_dir: Path, info: dict[str, Any], device: str | torch.device
         state = load_file(str(run_dir / WEIGHTS))
     except Exception as e:  # safetensors raises its own error types
         raise AekitError(f"cannot read {str(run_dir / WEIGHTS)!r} ({e})") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise AekitError(
+            f"{str(run_dir / WEIGHTS)!r} holds NaN or infinite weights ({bad[0]}): the run "
+            "diverged; train again with a lower --lr or --set train.grad_clip=1.0"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as e:  # another architecture's weights: missing, unexpected, mis-sized

@@ -135,6 +135,15 @@ MAX_N, MAX_SCALE, MAX_PIXELS = 4096, 32, 64_000_000
 MAX_CODES = 1_000_000
 
 
+def refuse_overwrite(out: Path, *inputs) -> None:
+    """A one-line error when ``out`` (or a file written beside it) is one of the inputs."""
+    from aekit.errors import ConfigError
+
+    for i in inputs:
+        if i and Path(i).exists() and Path(i).resolve() == out.resolve():
+            raise ConfigError(f"--out {out} is an input of this command; write elsewhere")
+
+
 def output_paths(files: list[Path], out: str | None, suffix: str) -> list[Path]:
     """Where each reconstruction goes; refused (before any work) when one would overwrite an
     input or another output."""
@@ -191,9 +200,10 @@ def check_codes(z, latent: int, what: str):
 
 
 def encode(args, run) -> int:
+    out = Path(args.out)
+    refuse_overwrite(out, args.data, out.with_name(out.stem + "_labels.npy"), args.data)
     data = run.data(args.split, args.data, args.data_dir)
     codes = run.encode(run.unit(data))
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, codes.numpy())
     print(f"{out}  ({len(codes)} codes of size {codes.shape[1]} from {data.name} {data.split})")
@@ -210,6 +220,7 @@ def decode(args, run) -> int:
     from aekit.errors import DataError
 
     model = run.model
+    refuse_overwrite(Path(args.out), args.codes)
     try:
         z = np.load(args.codes, allow_pickle=False)
     except (OSError, ValueError) as e:
