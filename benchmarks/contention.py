@@ -73,26 +73,12 @@ def conv_layers():
 
 
 def plain_conv_loop(images, bs: int, epochs: int, lr: float) -> dict:
+    import speed
     import torch
-    import torch.nn.functional as F
 
     model = conv_layers()
     net = torch.nn.Sequential(model.encoder, model.decoder)
-    x_all = torch.from_numpy(images).float().div(255).mul(2).sub(1).unsqueeze(1)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    times = []
-    for _ in range(epochs):
-        t = time.perf_counter()
-        perm = torch.randperm(len(x_all))
-        for i in range(0, len(x_all), bs):
-            x = x_all[perm[i : i + bs]]
-            opt.zero_grad()
-            loss = F.mse_loss(net(x), x)
-            loss.backward()
-            opt.step()
-            loss.item()
-        times.append(time.perf_counter() - t)
-    return {"epoch_s": times, "n": len(images)}
+    return {"epoch_s": speed.plain_epochs(net, images, bs, epochs, lr), "n": len(images)}
 
 
 def aekit_run(data_path: str, model: dict, epochs: int) -> dict:

@@ -155,8 +155,9 @@ def tutorial_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
     return {"epoch_s": times, "n": len(images), "wall_s": wall, "test_sse": test_sse(net, test)}
 
 
-def plain_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
-    net = plain_net(make_model(hidden, latent))
+def plain_epochs(net: nn.Module, images: np.ndarray, bs: int, epochs: int, lr: float) -> list:
+    """The plain loop: the whole set as one float tensor, shuffled index slices, Adam, MSE,
+    loss.item() every step; returns each epoch's seconds."""
     x_all = torch.from_numpy(images).float().div(255).mul(2).sub(1).unsqueeze(1)  # (N,1,28,28)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     times = []
@@ -171,6 +172,12 @@ def plain_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
             opt.step()
             loss.item()
         times.append(time.perf_counter() - t)
+    return times
+
+
+def plain_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
+    net = plain_net(make_model(hidden, latent))
+    times = plain_epochs(net, images, bs, epochs, lr)
     return {"epoch_s": times, "n": len(images), "test_sse": test_sse(net, test)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 # Tiny models gain nothing from a second thread, and OpenMP threads that spin while the other
@@ -41,3 +42,16 @@ def quick(runs: Path, **sections) -> dict:
     for k, v in sections.items():
         cfg.setdefault(k, {}).update(v)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Playwright (the system chromium); skipped without either."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe)
+        yield b
+        b.close()

@@ -5,7 +5,6 @@ it picks. Slow, and skipped without Playwright (`pip install playwright`) and a 
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import pytest
@@ -21,18 +20,6 @@ N = 300
 DEC_SCALE = 224 // 8  # the page asks for 8 x 8 digits enlarged to fit 224 pixels
 ITEM_SCALE = 112 // 8
 GRID_N, GRID_SCALE = 8, 640 // (8 * 9)  # 8 x 8 cells of 8 + 1 pixels, to fit 640 pixels
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("no chromium on PATH (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

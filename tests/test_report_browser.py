@@ -5,8 +5,6 @@ the page uses the width (figures side by side). Slow, and skipped without Playwr
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from _tiny_runs import tiny_run
@@ -14,18 +12,6 @@ from _tiny_runs import tiny_run
 import aekit
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("no chromium on PATH (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe)
-        yield b
-        b.close()
 
 
 def _train(out, name: str, data: dict, model: dict):

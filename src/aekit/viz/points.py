@@ -8,6 +8,7 @@ import torch
 
 from aekit.viz._mpl import Figure
 from aekit.viz.palette import LINES
+from aekit.viz.rows import _np as rows_np
 
 
 def points_figure(
@@ -50,8 +51,7 @@ def points_figure(
 
 
 def _np(t) -> np.ndarray:
-    a = t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t, float)
-    return a.reshape(len(a), -1)[:, :2]
+    return rows_np(t)[:, :2]  # (N, 2): the two columns
 
 
 def _first_component(a: np.ndarray) -> np.ndarray | None:
