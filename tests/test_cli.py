@@ -116,6 +116,19 @@ def test_bad_input_leaves_earlier_runs_untouched(tmp_path, capsys):
     assert before == after
 
 
+def test_a_misspelt_figure_kind_stops_before_any_run_folder(tmp_path, capsys):
+    """run.after's names are checked against the report's kinds (config checks only the form)."""
+    out = tmp_path / "runs"
+    for bad in ("run.after=['lossx']", "run.after=['loss', 'latnet:tsne']"):
+        assert main(["train", *TINY, "--out", str(out), "--set", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("aekit: error: run.after: unknown figure kind") and "\n" not in err
+        assert "loss, recon" in err  # says what to type instead
+        assert not out.exists() or not any(out.iterdir())
+    assert main(["train", *TINY, "--out", str(out), "--recipe", "under-over", "--set", bad]) == 2
+    assert not out.exists() or not any(out.iterdir())  # no variant trained before the check
+
+
 def test_npy_user_data_trains(tmp_path):
     np.save(
         tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (64, 10, 10), dtype=np.uint8)

@@ -128,7 +128,7 @@ def test_a_typo_in_any_choice_is_refused_when_the_config_is_built(section, model
             "model.rho must be a finite number > 0 and < 1",
         ),
         ({"model": {"name": "vae", "sigma": 0}}, "model.sigma must be a finite number > 0"),
-        ({"run": {"after": ["loss", "recno"]}}, "run.after must be a list of values (one of loss"),
+        ({"run": {"after": ["loss", "Recno!"]}}, "run.after must be a list of values (one of loss"),
     ],
 )
 def test_numbers_out_of_range_are_refused_in_one_line_naming_the_key(d, message):
@@ -188,6 +188,20 @@ def test_the_literals_agree_with_the_tables_that_implement_them():
     for kind in KINDS:  # every figure kind the report draws is accepted in run.after
         RunConfig(after=[kind])
     RunConfig(after=["latent:tsne", "weights:decoder", "decode:1.19,-3.36,2.06"])
+
+
+def test_run_after_form_is_checked_by_the_config_and_names_by_train(tmp_path):
+    """config.py checks the form only (it sits below report, so it cannot list the kinds);
+    aekit.train checks the names against aekit.report.KINDS before writing a run folder."""
+    import aekit
+
+    with pytest.raises(ConfigError, match="run.after"):
+        RunConfig(after=["Loss!"])
+    RunConfig(after=["lossx"])  # well formed: its name is checked where it is used
+    cfg = {"data": {"name": "digits"}, "train": {"epochs": 1}, "run": {"out_dir": str(tmp_path)}}
+    with pytest.raises(ConfigError, match="unknown figure kind 'lossx'"):
+        aekit.train({**cfg, "run": {**cfg["run"], "after": ["lossx"]}})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_every_config_field_has_a_comment_and_its_allowed_values_for_the_reference():

@@ -52,6 +52,7 @@ def train(
 
 def _train(config, callbacks, report: bool, resume, fit_defaults: bool, sections: dict) -> Run:
     from aekit.config import apply_config_dict
+    from aekit.report.figures import check_kinds
     from aekit.viz.run_plots import RunPlots
 
     if resume is not None and config is None:
@@ -59,6 +60,7 @@ def _train(config, callbacks, report: bool, resume, fit_defaults: bool, sections
     cfg = config_from_any(config)
     if sections:
         cfg = apply_config_dict(cfg, sections)
+    check_kinds(cfg.run.after)  # the config checks only their form; before any run folder
     cbs = [RunPlots(cfg.train.recon_every), *callbacks]
     if cfg.train.tensorboard:
         from aekit.training.tensorboard import TensorBoardLogger

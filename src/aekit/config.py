@@ -59,15 +59,15 @@ Binarize = bool | Literal["none", "threshold", "stochastic"]
 Device = Annotated[str, Pattern(r"auto|cpu|mps|(cuda|xpu)(:\d+)?", "auto, cpu, cuda or cuda:N")]
 #: train.threads: "auto" (the cores other processes leave free, re-checked) or a fixed count
 Threads = PosInt | Literal["auto"]
-#: run.after: a figure kind (aekit.report.KINDS), with its option after a colon (latent:tsne,
-#: weights:decoder), or decode:Z1,Z2,... (the image of one code)
+#: run.after: a figure kind (aekit.report.KINDS, `aekit plot --help`), with its option after a
+#: colon (latent:tsne, weights:decoder), or decode:Z1,Z2,... (the image of one code). Only the
+#: form is checked here (config sits below report); the name is checked against the kinds
+#: before any run folder is written (aekit.report.figures.check_kinds).
 FigureKind = Annotated[
     str,
     Pattern(
-        r"(loss|recon|animation|latent|manifold|traversal|interpolation|weights|samples)"
-        r"(:[\w-]+)?|decode:[-+0-9.eE, ]+",
-        "loss, recon, animation, latent[:tsne], manifold, traversal, interpolation, "
-        "weights[:decoder], samples, decode:Z1,Z2,...",
+        r"[a-z_]+(:[\w-]+)?|decode:[-+0-9.eE, ]+",
+        "loss, recon, latent[:tsne], weights[:decoder], ... (aekit.report.KINDS), decode:Z1,Z2,...",
     ),
 ]
 
@@ -111,7 +111,7 @@ class TrainConfig(Checked):
     milestones: list[PosFloat] = field(default_factory=list)  # step: epochs; < 1: run fractions
     gamma: PosFloat = 0.1  # step: factor at each milestone; exponential: factor every `decay_every`
     decay_every: NonNegInt = 0  # exponential: optimiser steps between decays (0: once per epoch)
-    loss: Loss = "mse"  # reconstruction loss: mse, bce, l1
+    loss: Loss = "mse"  # reconstruction loss (aekit.losses.LOSSES): mse, bce, l1
     grad_clip: NonNegFloat = 0.0  # clip the gradient norm to this (0: off)
     seed: Seed = 0  # seeds weights, shuffling and noise
     device: Device = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...

@@ -95,6 +95,9 @@ def layered_config(
         cfg = apply_config_dict(cfg, load_recipe(recipe)[0])
     for layer in (variant or {}, *layers):
         cfg = apply_config_dict(cfg, layer)
+    from aekit.report.figures import check_kinds  # on use: it loads matplotlib
+
+    check_kinds(cfg.run.after)
     return cfg.check()
 
 

@@ -257,6 +257,16 @@ def parse_kind(kind: str) -> tuple[str, dict[str, Any]]:
     return name, {}
 
 
+def check_kinds(kinds: list[str]) -> None:
+    """Raise ConfigError on a ``run.after`` entry that names no figure kind. The config checks
+    only the form (it sits below report); this runs before a run folder is written."""
+    for kind in kinds:
+        try:
+            parse_kind(kind)
+        except ConfigError as e:
+            raise ConfigError(f"run.after: {e}") from None
+
+
 def write_figure(run_dir: Run | str | Path, kind: str, model=None, **options: Any) -> list[Path]:
     """Write figure ``kind`` of a run folder to run_dir/plots/ and return the files written.
 
@@ -273,9 +283,9 @@ def loss_unit(run: Run) -> str:
         return "nats per image"
     per = "per image" if model.loss_reduction == "sum" else "per value"
     per = "per pixel" if per == "per value" and run.is_image else per
-    if run.info["config"]["train"].get("loss") == "bce":
-        return f"cross-entropy {per} (nats)"
-    return f"squared error {per}"
+    loss = run.info["config"]["train"].get("loss", "mse")
+    names = {"bce": f"cross-entropy {per} (nats)", "l1": f"absolute error {per}"}
+    return names.get(loss, f"squared error {per}" if loss == "mse" else f"{loss} loss {per}")
 
 
 def _save(fig: Figure, path: Path) -> Path:
