@@ -26,6 +26,11 @@ def add_parser(sub) -> list[str]:
     )
     p.add_argument("--threshold", default="fpr:0.05", help="fpr:A, contamination:Q or auto")
     p.add_argument("--out", default="scores.csv", help="CSV: index, score, anomaly, threshold")
+    p.add_argument("--labels", help="file of one label per sample (.npy or CSV; 1 = anomaly)")
+    p.add_argument("--normal", help="the classes that are normal, e.g. 0 or good,ok (for ROC)")
+    p.add_argument(
+        "--report", action="store_true", help="add an Anomaly scores section to RUN/report.html"
+    )
     return ["score"]
 
 
@@ -34,6 +39,7 @@ def run(args) -> int:
 
     from aekit.anomaly import ThresholdRule
     from aekit.errors import ConfigError
+    from aekit.report.anomaly import scored_truth
     from aekit.run import Run, atomic_write_text
 
     rule = ThresholdRule.parse(args.threshold)  # before any work
@@ -42,7 +48,10 @@ def run(args) -> int:
         raise ConfigError(f"--out {out} is the input data; write the scores elsewhere")
     run_ = Run.load(args.run_dir)
     data = run_.data(args.split, args.data, args.data_dir)
-    scores = per_sample_error(run_, run_.unit(data))
+    normal = [c.strip() for c in args.normal.split(",") if c.strip()] if args.normal else None
+    truth, truth_from, note = scored_truth(data, args.labels, normal)  # before any work
+    x = run_.unit(data)
+    scores = per_sample_error(run_, x)
     inliers = None
     if rule.needs_inliers:
         if not run_.data_config.get("val_fraction"):
@@ -54,7 +63,8 @@ def run(args) -> int:
     threshold = rule.fit(scores.numpy(), None if inliers is None else inliers.numpy())
     flags = scores > threshold
     labels = None if data.labels is None else data.labels.tolist()
-    atomic_write_text(out, scores_csv(scores.tolist(), flags.tolist(), threshold, labels))
+    text = scores_csv(scores.tolist(), flags.tolist(), threshold, labels, truth)
+    atomic_write_text(out, text)
     n, k = len(scores), int(flags.sum())
     print(
         f"{out}  ({n} scores of {data.name} {data.split}; {k} flagged = {k / max(n, 1):.1%} "
@@ -62,7 +72,27 @@ def run(args) -> int:
     )
     if not torch.isfinite(scores).all():
         print("aekit: note: some scores are not finite (NaN input?)", file=sys.stderr)
+    if args.report:
+        meta = {"rule": str(rule), "labels": truth_from, "labels_note": note}
+        print(add_to_report(run_, args, data, text, x, meta))
     return 0
+
+
+def add_to_report(run, args, data, csv_text: str, x, meta: dict):
+    """Keep the scores in RUN/scores/ and rewrite report.html with its Anomaly scores section,
+    under the run folder's lock; returns the report's path."""
+    from aekit.report import write_report
+    from aekit.report.anomaly import keep_scores
+    from aekit.training.run_dir import run_lock
+
+    cmd = f"aekit score {args.run_dir}" + f" --data {args.data}" * bool(args.data)
+    split = "all" if args.split == "all" else data.split
+    meta = {**meta, "data": data.name, "split": split, "command": cmd}
+    if data.lo is not None:  # table columns: the scaling the rows were read with
+        meta.update(lo=data.lo.flatten().tolist(), hi=data.hi.flatten().tolist())
+    with run_lock(run.path):
+        keep_scores(run, csv_text, meta, x)
+        return write_report(run, evaluation=run.evaluation() or run.evaluate())
 
 
 def per_sample_error(run, x):
@@ -76,10 +106,14 @@ def per_sample_error(run, x):
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def scores_csv(scores, flags, threshold: float, labels=None) -> str:
+def scores_csv(scores, flags, threshold: float, labels=None, truth=None) -> str:
+    """index, score, anomaly (the flag), threshold; label (the data's class id) and
+    true_anomaly (1 = anomaly, from --labels / --normal) when known."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["index", "score", "anomaly", "threshold", *(["label"] if labels else [])])
+    extra = ["label"] * bool(labels) + ["true_anomaly"] * (truth is not None)
+    w.writerow(["index", "score", "anomaly", "threshold", *extra])
     for i, (s, f) in enumerate(zip(scores, flags)):
-        w.writerow([i, f"{s:.8g}", int(f), f"{threshold:.8g}", *([labels[i]] if labels else [])])
+        more = ([labels[i]] if labels else []) + ([int(truth[i])] if truth is not None else [])
+        w.writerow([i, f"{s:.8g}", int(f), f"{threshold:.8g}", *more])
     return buf.getvalue()

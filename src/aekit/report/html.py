@@ -139,6 +139,7 @@ def write_report(
         f"<h1>{html.escape(title)}</h1>",
         _intro(run, evaluation),
         _metrics(evaluation),
+        _scores(run),
         "<h2>Figures</h2><div class='figs'>",
         *[figure_html(p, _variants(figs)) for p in files],
         "</div>",
@@ -213,6 +214,35 @@ def _metrics(ev: dict[str, Any]) -> str:
         "of components as the model's code and was fitted on the same training data; "
         "model / PCA below 1 means the model reconstructs better than PCA.</p>"
         f"<div class='cols'>{_table(rows)}{_glossary(rows)}</div>"
+    )
+
+
+def _scores(run: Run) -> str:
+    """The "Anomaly scores" section of a run scored with ``aekit score --report`` ("" if none)."""
+    from aekit.report.anomaly import score_section
+    from aekit.report.texts import ROW_TABLES
+
+    try:
+        sec = score_section(run)
+    except Exception as e:  # the rest of the report must still be written
+        log.warning(
+            "could not draw the anomaly scores of %s: %s: %s", run.path, type(e).__name__, e
+        )
+        return f"<h2>Anomaly scores</h2><p class='note'>Not drawn: {html.escape(str(e))}</p>"
+    if sec is None:
+        return ""
+    tables = "".join(
+        f"<h3>{html.escape(ROW_TABLES[which].split(':')[0])}</h3><p class='lead'>"
+        f"{html.escape(ROW_TABLES[which])}</p>{_table(rows)}"
+        for which, rows in sec.tables
+    )
+    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in sec.notes)
+    return (
+        f"<h2 id='anomaly-scores'>Anomaly scores</h2>{notes}<p class='lead'>"
+        + html.escape(" ".join(sec.sentences))
+        + "</p><div class='figs'>"
+        + "".join(figure_html(p, sec.variants) for p in sec.files)
+        + f"</div>{tables}"
     )
 
 

@@ -142,6 +142,38 @@ FIGURES: dict[str, tuple[str, str]] = {
         "90% of the validation rows lie in each column (grey). Good samples stay inside the band "
         "and have its shape; lines far outside it are codes the model never learned to decode.",
     ),
+    "scores_hist": (
+        "Anomaly scores and the threshold",
+        "How many scored samples got each score (the mean squared error of their "
+        "reconstruction; higher = less like the training data). Everything right of the dashed "
+        "line is flagged. Normal data make one hump; anomalies form a tail or a second hump "
+        "to the right. The x axis is logarithmic when the scores span orders of magnitude.",
+    ),
+    "scores_hist:labeled": (
+        "Anomaly scores and the threshold, by label",
+        "How many normal (blue) and anomalous (red) samples got each score; everything right of "
+        "the dashed line is flagged. The less the two humps overlap, the better the score tells "
+        "them apart; red left of the line are missed anomalies, blue right of it false alarms.",
+    ),
+    "scores_roc": (
+        "ROC curve: every threshold at once",
+        "Each point is a threshold: across, the share of normal samples it flags (false "
+        "alarms); up, the share of anomalies it flags. A curve hugging the top-left corner "
+        "separates them well; the diagonal is guessing. The area under it (AUROC) is the chance "
+        "that a random anomaly scores above a random normal sample; the dot is the threshold used.",
+    ),
+    "scores_normal": (
+        "The most normal inputs",
+        "The scored inputs the model rebuilt best (top: the input with its score; bottom: the "
+        "reconstruction). They show what the model takes as typical; an odd one here means the "
+        "model rebuilds it easily, so the score will not flag inputs like it.",
+    ),
+    "scores_anomalous": (
+        "The most anomalous inputs",
+        "The scored inputs the model rebuilt worst, highest score first (top: the input; "
+        "bottom: the reconstruction; * marks flagged ones). Where the two rows differ is what "
+        "the model did not expect. Ordinary inputs here usually mean noisy data or a weak model.",
+    ),
     "decode": (
         "A chosen code, decoded",
         "The image the decoder makes from the code in its title (asked for with run.after or "
@@ -324,4 +356,55 @@ def headline(ev: dict[str, Any], info: dict[str, Any]) -> list[str]:
             f"({k[6:-5]} samples per image, on {own.get('nll_images')} images): a tighter bound "
             "than the ELBO, so at most the negative ELBO."
         )
+    return out
+
+
+#: what each threshold rule means, in words (``aekit.anomaly``)
+RULE_WORDS = {
+    "fpr": "calibrated on the run's held-out validation data (normal samples the model did not "
+    "train on) so that about {rate:.0%} of normal samples are flagged",
+    "contamination": "set so that the highest {rate:.0%} of these scores are flagged",
+    "auto": "the median of the log-scores plus 3.5 robust standard deviations (it assumes "
+    "normal scores are roughly log-normal and anomalies a minority)",
+}
+
+#: the table of rows of a table run, by which end of the scores they come from
+ROW_TABLES = {
+    "anomalous": "The most anomalous rows: for each, the columns with the largest share of its "
+    "squared reconstruction error, with the row's value and (in brackets) the value the model "
+    "rebuilt. The first column named is what made the row stand out.",
+    "normal": "The most normal rows, rebuilt best: what the model takes as typical.",
+}
+
+
+def score_sentences(meta: dict[str, Any], scores, flags, threshold: float, truth=None) -> list[str]:
+    """The "Anomaly scores" section's lead: what was scored, the threshold and what it
+    flagged, and (with labels) the AUROC and the rates at the threshold, in words."""
+    import numpy as np
+
+    n, k = len(scores), int(np.sum(flags))
+    kind, _, rate = str(meta.get("rule", "")).partition(":")
+    how = RULE_WORDS.get(kind, "{rate}").format(rate=float(rate) if rate else 0.0)
+    out = [
+        f"{n:,} samples of {meta.get('data')} ({meta.get('split')} split) were scored by "
+        "their mean squared reconstruction error (in [0, 1] units; higher = less like the "
+        f"training data) with `{meta.get('command', 'aekit score')}`.",
+        f"The threshold is {threshold:.4g} (rule {meta.get('rule')}: {how}); it flags {k:,} "
+        f"of them ({k / max(n, 1):.1%}).",
+    ]
+    if truth is not None:
+        from sklearn.metrics import roc_auc_score
+
+        t = np.asarray(truth).astype(bool)
+        f = np.asarray(flags).astype(bool)
+        auc = roc_auc_score(t, scores)
+        out.append(
+            f"With the labels ({meta.get('labels')}: {int(t.sum()):,} anomalies, "
+            f"{int((~t).sum()):,} normal), the AUROC is {auc:.3f}: a random anomaly scores "
+            f"above a random normal sample {auc:.0%} of the time (0.5 is chance). At the "
+            f"threshold, {f[t].mean():.0%} of the anomalies are flagged and {f[~t].mean():.1%} "
+            "of the normal samples (false alarms)."
+        )
+    elif meta.get("labels_note"):
+        out.append(str(meta["labels_note"]))
     return out
