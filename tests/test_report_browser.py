@@ -1,15 +1,19 @@
-"""report.html in a real (headless) browser, for an MLP, a conv, a VAE, a denoiser and a table:
+"""report.html in a real (headless) browser, for an MLP, a conv, a VAE, a denoiser, a table and
+a run scored with `aekit score --report` (its Anomaly scores section):
 no console errors, every figure decodes (naturalWidth > 0), each has a title and a reading, and
 the page uses the width (figures side by side). Slow, and skipped without Playwright
 (`pip install playwright`) and a system chromium (`apt-get install chromium`)."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from _tiny_runs import tiny_run
 
 import aekit
+from aekit.cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +37,12 @@ def reports(tmp_path_factory):
     header = ",".join(f"c{i}" for i in range(6))
     np.savetxt(csv, rows, delimiter=",", header=header, comments="")
     vae = {"name": "vae", "hidden": [32], "latent_dim": 2}
+    scored = shutil.copytree(tiny_run("mlp"), out / "scored")
+    assert (
+        main(["score", str(scored), "--normal", "0", "--report", "--out", str(out / "s.csv")]) == 0
+    )
     return {
+        "scored": scored,
         "mlp": tiny_run("mlp"),
         "conv": tiny_run("conv"),
         "denoise": tiny_run("denoise"),
@@ -42,7 +51,7 @@ def reports(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv", "vae", "denoise", "table"])
+@pytest.mark.parametrize("name", ["mlp", "conv", "vae", "denoise", "table", "scored"])
 def test_report_loads_with_every_figure_and_no_console_error(browser, reports, name):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
@@ -57,7 +66,10 @@ def test_report_loads_with_every_figure_and_no_console_error(browser, reports, n
         "?.textContent || '')"
     )
     tops = page.evaluate("[...document.querySelectorAll('figure')].map(f => f.offsetTop)")
+    ids = page.evaluate("[...document.querySelectorAll('figure')].map(f => f.id)")
     page.close()
+    if name == "scored":  # the histogram, the ROC and both grids, drawn in the page
+        assert {f"fig-scores_{k}" for k in ("hist", "roc", "normal", "anomalous")} <= set(ids)
     assert errors == []
     assert len(widths) >= 4 and all(w > 0 for w in widths), widths
     assert len(captions) == len(widths) and all(captions), captions

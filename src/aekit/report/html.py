@@ -123,13 +123,16 @@ def write_report(
     """Write every figure kind to plots/ and run_dir/report.html embedding them; returns its path.
 
     ``evaluation``: a :meth:`aekit.Run.evaluate` result (default: eval.json, computed when
-    missing). Kinds that do not apply to the run are listed with the reason.
+    missing). Kinds that do not apply to the run are listed with the reason; the run's own
+    ``run.after`` figures are always drawn, so a rewrite loses none of them.
     """
     run = as_run(run, model)
     figs = RunFigures(run)
     if evaluation is None:
         evaluation = run.evaluation() or run.evaluate()
-    files, notes = _write_figures(figs, [*kinds, *[k for k in extra_kinds if k not in kinds]])
+    after = run.info.get("config", {}).get("run", {}).get("after") or []  # keep run.after's
+    extra = [k for k in dict.fromkeys([*extra_kinds, *after]) if k not in kinds]
+    files, notes = _write_figures(figs, [*kinds, *extra])
     info = run.info
     title = f"{run.path.name}: {info['model']['name']} on {info['data']['name']}"
     parts = [

@@ -386,8 +386,8 @@ def score_sentences(meta: dict[str, Any], scores, flags, threshold: float, truth
     kind, _, rate = str(meta.get("rule", "")).partition(":")
     how = RULE_WORDS.get(kind, "{rate}").format(rate=float(rate) if rate else 0.0)
     out = [
-        f"{n:,} samples of {meta.get('data')} ({meta.get('split')} split) were scored by "
-        "their mean squared reconstruction error (in [0, 1] units; higher = less like the "
+        f"{n:,} sample{'s' * (n != 1)} of {meta.get('data')} ({meta.get('split')} split) "
+        f"{'were' if n != 1 else 'was'} scored by their mean squared reconstruction error (in [0, 1] units; higher = less like the "
         f"training data) with `{meta.get('command', 'aekit score')}`.",
         f"The threshold is {threshold:.4g} (rule {meta.get('rule')}: {how}); it flags {k:,} "
         f"of them ({k / max(n, 1):.1%}).",

@@ -102,7 +102,7 @@ def scored_grid(images, scores, recons=None, title: str = "", flags=None) -> Fig
     ``flags`` says so); ``recons``: the model's reconstructions in a second row."""
     rows = [to_display(images)] + ([to_display(recons)] if recons is not None else [])
     n = len(rows[0])
-    fig = Figure(figsize=(max(3.0, n * 0.95 + 0.9), len(rows) * 1.05 + 0.5))
+    fig = Figure(figsize=(max(3.0, n * 1.05 + 1.0), len(rows) * 1.15 + 0.5))  # 8: 940 px, wide
     for r, a in enumerate(rows):
         for i in range(n):
             ax = fig.add_subplot(len(rows), n, r * n + i + 1)
