@@ -166,3 +166,17 @@ def test_table_rows_name_the_planted_column(tmp_path):
     table = html[html.index("The most anomalous rows") :]
     first = table[table.index("<tr><td>") :].split("</tr>")[0]
     assert "<td>c4 = " in first  # the top contribution of the top row is the planted column
+
+
+def test_an_image_folder_of_good_and_defect_needs_no_normal(run_dir, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits, g = load_digits().images, np.random.default_rng(0)
+    for sub, imgs in (("good", digits[:12] / 16), ("defect", g.random((4, 8, 8)))):
+        (tmp_path / "imgs" / sub).mkdir(parents=True)
+        for i, a in enumerate(imgs):
+            Image.fromarray((a * 255).astype(np.uint8)).save(tmp_path / "imgs" / sub / f"{i}.png")
+    assert score(run_dir, "--data", str(tmp_path / "imgs"), "--split", "all") == 0
+    html = (run_dir / "report.html").read_text()
+    assert "id='fig-scores_roc'" in html and "4 anomalies, 12 normal" in html
