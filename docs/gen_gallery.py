@@ -30,30 +30,29 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "docs" / "gallery"
 
-# page slug -> recipe, epochs in --quick mode (None: the recipe's own), extra `aekit plot` kinds
-# per variant (None: every run), figures to show: (variant or None, plots/ file, caption)
+
+def page(recipe: str, figures: list, quick: int | None = None, plots: dict | None = None, **kw):
+    """A Learn page: its recipe, the figures it shows as (variant or None, plots/ file,
+    caption), epochs in --quick mode (None: the recipe's own) and extra `aekit plot` kinds per
+    variant (None: every run)."""
+    return dict(recipe=recipe, figures=figures, quick=quick, plots=plots or {}, **kw)
+
+
+# page slug -> its page (see page())
 PAGES = {
-    "plain": dict(
-        recipe="quickstart",
-        quick=None,
-        plots={None: ["latent", "traversal"]},
-        figures=[
+    "plain": page(
+        "quickstart",
+        [
             (None, "recon.png", "validation digits (top) over their reconstructions (bottom)"),
             (None, "loss.png", "training and validation loss"),
             (None, "latent.png", "the 16-number codes of the validation digits, PCA-projected"),
         ],
+        plots={None: ["latent", "traversal"]},
     ),
-    "linear-pca": dict(
-        recipe="linear-sgd",
-        quick=None,
-        plots={},
-        figures=[(None, "loss.png", "the loss at each full-batch SGD step")],
-    ),
-    "under-over": dict(
-        recipe="under-over",
-        quick=None,
-        plots={},
-        figures=[
+    "linear-pca": page("linear-sgd", [(None, "loss.png", "the loss at each full-batch SGD step")]),
+    "under-over": page(
+        "under-over",
+        [
             ("latent30", "weights_encoder.png", "latent30: first-layer weights, one tile per unit"),
             (
                 "latent500-denoising",
@@ -63,71 +62,59 @@ PAGES = {
             ("latent500-denoising", "recon.png", "latent500-denoising: noisy / recon / clean"),
         ],
     ),
-    "denoising": dict(
-        recipe="denoise-conv",
-        quick=None,
-        plots={},
-        figures=[(None, "recon.png", "noisy input / reconstruction / clean image")],
+    "denoising": page(
+        "denoise-conv", [(None, "recon.png", "noisy input / reconstruction / clean image")]
     ),
-    "sparse": dict(
-        recipe="sparse-kl",
-        quick=None,
-        plots={},
-        figures=[
+    "sparse": page(
+        "sparse-kl",
+        [
             (None, "weights_encoder.png", "first-layer weights of the 196 code units"),
             (None, "recon.png", "validation digits over their reconstructions"),
         ],
     ),
-    "contractive": dict(
-        recipe="contractive",
-        quick=None,
-        plots={},
-        figures=[
+    "contractive": page(
+        "contractive",
+        [
             ("cae", "weights_encoder.png", "cae (lambda 0.1): first-layer weights"),
             ("no-penalty", "weights_encoder.png", "no-penalty: first-layer weights"),
         ],
     ),
-    "stacked": dict(
-        recipe="stacked-greedy",
-        quick=None,  # the variants set their own epochs: greedy 3x5 + 10, end-to-end 25
-        plots={},
-        figures=[
+    "stacked": page(  # the variants set their own epochs: greedy 3x5 + 10, end-to-end 25
+        "stacked-greedy",
+        [
             ("greedy", "loss.png", "greedy: the fine-tuning loss after pretraining"),
             ("end-to-end", "loss.png", "end-to-end: the loss from a random start"),
             ("greedy", "recon.png", "greedy: reconstructions"),
         ],
     ),
-    "conv": dict(
-        recipe="conv-mnist",
-        quick=10,
-        plots={},
-        figures=[
+    "conv": page(
+        "conv-mnist",
+        [
             (None, "recon.png", "validation digits over their reconstructions"),
             (None, "loss.png", "training and validation loss"),
         ],
+        quick=10,
     ),
-    "latent2d": dict(
-        recipe="convT-bn-latent2",
-        quick=None,
-        plots={None: ["manifold"]},
-        decode_class=7,  # decode the mean code of the validation 7s, written as --z
-        figures=[
+    "latent2d": page(
+        "convT-bn-latent2",
+        [
             (None, "latent.png", "the 2-D codes of the validation digits, coloured by label"),
             (None, "manifold.png", "decodings of a regular grid of 2-D codes"),
             (None, "decode_chosen.png", "the decoding of one chosen code (below)"),
             (None, "recon.png", "validation digits over their reconstructions"),
         ],
+        plots={None: ["manifold"]},
+        decode_class=7,  # decode the mean code of the validation 7s, written as --z
     ),
-    "vae": dict(
-        recipe="vae-mnist",
-        quick=10,
-        plots={},
-        figures=[
+    "vae": page(
+        "vae-mnist",
+        [
             ("z2", "latent.png", "z2: posterior means of the validation digits"),
             ("z2", "manifold.png", "z2: decodings of a grid over the prior"),
             ("z16", "samples.png", "z16: samples from the prior N(0, I)"),
             ("z16", "interpolation.png", "z16: decoded along a line between two codes"),
         ],
+        quick=10,
     ),
 }
 

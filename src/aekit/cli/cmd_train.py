@@ -112,6 +112,7 @@ def configs_from_args(args) -> list[tuple[str | None, Config]]:
 def run(args) -> int:
     import aekit
     from aekit.cli.progress import ProgressBar
+    from aekit.run import CARD, CHECKPOINT, CONFIG, METRICS, PLOTS, REPORT, SUMMARY, WEIGHTS
 
     cfgs = configs_from_args(args)  # all checked first
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
@@ -123,16 +124,8 @@ def run(args) -> int:
         run = aekit.train(cfg, callbacks=[ProgressBar(show)], resume=args.resume)
         if not main_rank:
             continue
-        print((run.run_dir / "summary.txt").read_text(), end="")
-        names = [
-            "config.json",
-            "model.safetensors",
-            "metrics.jsonl",
-            "report.html",
-            "README.md",
-            "plots/",
-            "checkpoint/",
-        ]
+        print((run.run_dir / SUMMARY).read_text(), end="")
+        names = [CONFIG, WEIGHTS, METRICS, REPORT, CARD, f"{PLOTS}/", f"{CHECKPOINT}/"]
         present = [n for n in names if (run.run_dir / n.rstrip("/")).exists()]
         print(f"files: {run.run_dir}/ ({', '.join(present)})")
         done.append((vname, run))

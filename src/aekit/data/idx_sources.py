@@ -31,6 +31,7 @@ class IdxSet:
     md5: dict  # file name -> md5 of the official .gz
     raw_md5: dict  # file name -> md5 of the uncompressed file
     classes: tuple[str, ...]
+    description: str  # what `aekit datasets` shows
 
 
 FILES = (
@@ -71,6 +72,7 @@ IDX_SETS = {
             )
         ),
         tuple(str(i) for i in range(10)),
+        "official MNIST, 60,000 train + 10,000 test (IDX files: --data-dir, cache or download)",
     ),
     "fashion-mnist": IdxSet(
         "FashionMNIST",
@@ -109,6 +111,7 @@ IDX_SETS = {
             "Bag",
             "Ankle boot",
         ),
+        "official Fashion-MNIST, 60,000 train + 10,000 test (IDX files)",
     ),
 }
 
@@ -249,21 +252,17 @@ def idx_source(name: str, data_dir: str | None) -> dict[str, Dataset]:
     return out
 
 
-@register_dataset(
-    "mnist",
-    "official MNIST, 60,000 train + 10,000 test (IDX files: --data-dir, cache or download)",
-    has_test=True,
-    files=lambda d: [p for p in find_idx_files("mnist", d).values() if p is not None],
-)
-def _mnist(data_dir=None):
-    return idx_source("mnist", data_dir)
+def _register(name: str) -> None:
+    """Register IDX set ``name`` (mnist, fashion-mnist) as a dataset source."""
+
+    def files(data_dir):
+        return [p for p in find_idx_files(name, data_dir).values() if p is not None]
+
+    def load(data_dir=None):
+        return idx_source(name, data_dir)
+
+    register_dataset(name, IDX_SETS[name].description, has_test=True, files=files)(load)
 
 
-@register_dataset(
-    "fashion-mnist",
-    "official Fashion-MNIST, 60,000 train + 10,000 test (IDX files)",
-    has_test=True,
-    files=lambda d: [p for p in find_idx_files("fashion-mnist", d).values() if p is not None],
-)
-def _fashion(data_dir=None):
-    return idx_source("fashion-mnist", data_dir)
+for _name in IDX_SETS:
+    _register(_name)

@@ -30,10 +30,13 @@ from aekit._registry import model_config
 from aekit._version import __version__
 from aekit.config import Config
 from aekit.errors import AekitError, ConfigError
-from aekit.training.run_dir import atomic_write_text, read_run_config
+from aekit.run import CHECKPOINT, WEIGHTS, atomic_write_text, read_run_config
 
-CHECKPOINT = "checkpoint"
-STATE = "state.json"
+# inside checkpoint/ (the run folder's own names are aekit.run's)
+STATE = "state.json"  # the commit point: names the last complete set
+RNG = "rng.safetensors"
+OPTIMIZER = "optimizer.pt"
+SET_FILES = (WEIGHTS, RNG, OPTIMIZER)  # one complete set, in checkpoint/epoch_NNNN/
 FORMAT = 1
 
 #: config keys a resume may change; every other key must match the run's config.json
@@ -65,13 +68,13 @@ class Checkpoint:
         return int(self.state["epoch"])
 
     def weights(self) -> dict[str, torch.Tensor]:
-        return _read_safetensors(self.path / "model.safetensors")
+        return _read_safetensors(self.path / WEIGHTS)
 
     def rng(self) -> dict[str, torch.Tensor]:
-        return _read_safetensors(self.path / "rng.safetensors")
+        return _read_safetensors(self.path / RNG)
 
     def optimizer(self, device: torch.device) -> dict[str, Any]:
-        p = self.path / "optimizer.pt"
+        p = self.path / OPTIMIZER
         try:
             return torch.load(p, map_location=device, weights_only=True)
         except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
@@ -112,10 +115,10 @@ def write_checkpoint(
     try:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in weights.items()},
-            str(tmp / "model.safetensors"),
+            str(tmp / WEIGHTS),
         )
-        save_file({k: v.cpu().contiguous() for k, v in rng.items()}, str(tmp / "rng.safetensors"))
-        torch.save(optimizer, tmp / "optimizer.pt")
+        save_file({k: v.cpu().contiguous() for k, v in rng.items()}, str(tmp / RNG))
+        torch.save(optimizer, tmp / OPTIMIZER)
         os.replace(tmp, final)
     except BaseException:  # disk full, read-only folder, ...: leave no half-written set
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,7 +160,7 @@ def read_checkpoint(run_dir: str | Path) -> Checkpoint:
         )
     check_state(f, state)
     path = p / CHECKPOINT / state["dir"]
-    for name in ("model.safetensors", "rng.safetensors", "optimizer.pt"):
+    for name in SET_FILES:
         if not (path / name).is_file():
             raise AekitError(
                 f"the checkpoint of {str(p)!r} lacks {state['dir']}/{name}; it is damaged"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from aekit.data import BatchMaker
+from aekit.models import eval_mode
 from aekit.training.optim import make_optimizer
 from aekit.training.step import Precision, Step, Terms
 
@@ -106,12 +107,10 @@ def fit_params(batches: BatchMaker, train_cfg) -> Callable:
 def evaluate_loss(
     model, batches: BatchMaker, loss: str, batch_size: int = 1024
 ) -> dict[str, float]:
-    """Mean of each loss term over a dataset, in eval mode."""
-    was = model.training
-    model.eval()
+    """Mean of each loss term over a dataset, in eval mode (the model's modes restored)."""
     sums: dict[str, float] = {}
     n = len(batches)
-    try:
+    with eval_mode(model):
         for i in range(0, n, max(batch_size, 256)):
             idx = torch.arange(i, min(n, i + max(batch_size, 256)), device=batches.device)
             x, target = batches(idx)
@@ -120,6 +119,4 @@ def evaluate_loss(
             terms["loss"] = sum(terms.values())
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
-    finally:
-        model.train(was)
     return {k: v / n for k, v in sums.items()}
