@@ -215,13 +215,12 @@ def decode_class_mean(run_dir: Path, label: int, env: dict) -> str:
     codes = run_dir / "codes_val.npy"
     run(aekit("encode", str(run_dir), "--split", "val", "--out", str(codes)), env)
     z = np.load(codes)[np.load(run_dir / "codes_val_labels.npy") == label].mean(0)
-    zs = ",".join(f"{v:.2f}" for v in z)
+    zs = [f"{v:.2f}" for v in z]
     out = run_dir / "plots" / "decode_chosen.png"
-    run(aekit("generate", str(run_dir), f"--z={zs}", "--scale", "4", "--out", str(out)), env)
+    run(aekit("generate", str(run_dir), "--z", *zs, "--scale", "4", "--out", str(out)), env)
     return (
-        f"The chosen code is the mean code of the validation {label}s, z = ({zs}), decoded with\n"
-        f'`aekit generate runs/NAME --z="{zs}" --scale 4 --out digit.png` (write `--z=` when the\n'
-        "code starts with a minus sign).\n"
+        f"The chosen code is the mean code of the validation {label}s, z = ({', '.join(zs)}), "
+        f"decoded with\n`aekit generate runs/NAME --z {' '.join(zs)} --scale 4 --out digit.png`.\n"
     )
 
 

@@ -44,6 +44,26 @@ def test_listings(capsys, cmd, expected):
     assert expected in capsys.readouterr().out
 
 
+def test_every_argument_of_every_command_has_help():
+    """`aekit CMD --help` and the generated CLI reference explain every flag and positional."""
+    import argparse
+
+    from aekit.cli.main import build_parser
+
+    def missing(parser, path):
+        for a in parser._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    yield from missing(sub, f"{path} {name}")
+            elif not a.help and not isinstance(a, argparse._HelpAction):
+                yield f"{path} {'/'.join(a.option_strings) or a.dest}"
+
+    parser = build_parser()[0]
+    assert list(missing(parser, "aekit")) == []
+    parser._actions[-1].choices["train"].add_argument("--probe-without-help")
+    assert list(missing(parser, "aekit")) == ["aekit train --probe-without-help"]
+
+
 def test_summary_of_a_run_folder(tmp_path, capsys):
     main(["train", *TINY, "--out", str(tmp_path), "--name", "r"])
     capsys.readouterr()

@@ -30,6 +30,20 @@ def test_generate_with_a_given_code_is_deterministic(tmp_path, capsys):
     assert np.abs(a / 255.0 - ref).max() <= 0.5 / 255 + 1e-6
 
 
+def test_a_code_with_negative_numbers_is_read_however_it_is_written(tmp_path):
+    """--z -1.2 0.5 (argparse alone takes "-1.2,0.5" for an unknown flag)."""
+    run = str(tiny_run("mlp"))
+    ways = [["-1.2", "0.5"], ["-1.2,0.5"], ["=-1.2,0.5"], ["-1.2, 0.5"], ["-12e-1", ".5"]]
+    for i, z in enumerate(ways):
+        flag = ["--z" + z[0], *z[1:]] if z[0].startswith("=") else ["--z", *z]
+        assert main(["generate", run, *flag, "--out", str(tmp_path / f"{i}.png")]) == 0, z
+    first = png(tmp_path / "0.png")
+    assert all(np.array_equal(first, png(tmp_path / f"{i}.png")) for i in range(len(ways)))
+    with torch.no_grad():
+        ref = aekit.load(run).decode(torch.tensor([[-1.2, 0.5]]))[0, 0].numpy()
+    assert np.abs(first / 255.0 - ref).max() <= 0.5 / 255 + 1e-6
+
+
 def test_generate_samples_repeat_with_the_seed_and_differ_without(tmp_path):
     run = str(tiny_run("conv"))
     out = [tmp_path / f"{i}.png" for i in range(3)]

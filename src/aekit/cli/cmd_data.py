@@ -22,8 +22,14 @@ def add_parser(sub) -> list[str]:
         "--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H W"
     )
     colour = pk.add_mutually_exclusive_group()
-    colour.add_argument("--grayscale", dest="grayscale", action="store_true", default=None)
-    colour.add_argument("--rgb", dest="grayscale", action="store_false")
+    colour.add_argument(
+        "--grayscale",
+        dest="grayscale",
+        action="store_true",
+        default=None,
+        help="store one grey channel (default: grey when every image is grey)",
+    )
+    colour.add_argument("--rgb", dest="grayscale", action="store_false", help="store 3 channels")
     return ["data"]
 
 

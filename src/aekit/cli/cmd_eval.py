@@ -17,7 +17,12 @@ def add_parser(sub) -> list[str]:
     p.add_argument("run_dir", help="a run folder made by `aekit train`")
     p.add_argument("--data", help="evaluate on other data of the same shape (name or path)")
     p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
-    p.add_argument("--split", default="test", choices=["test", "val", "train", "all"])
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "val", "train", "all"],
+        help="which data (default test: validation when the data have no test set)",
+    )
     p.add_argument(
         "--nll-samples", type=int, default=0, help="VAEs: importance samples for the NLL (e.g. 100)"
     )

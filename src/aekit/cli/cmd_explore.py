@@ -21,7 +21,12 @@ def add_parser(sub) -> list[str]:
     )
     p.add_argument("--n", type=int, default=2000, help="data points to show (a seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of that sample")
-    p.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
+    p.add_argument(
+        "--split",
+        default="all",
+        choices=["all", "train", "val", "test"],
+        help="which data to show (default all)",
+    )
     p.add_argument("--data", help="dataset name or path (default: the run's data)")
     p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
     p.add_argument("--no-browser", action="store_true", help="print the address, open nothing")

@@ -17,7 +17,7 @@ def add_parser(sub) -> list[str]:
         "file against the PyTorch model on validation images. ONNX needs "
         '`pip install -e ".[export]"` (in the aekit checkout); --format pt2 (torch.export) needs only torch.',
     )
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder made by `aekit train`")
     p.add_argument(
         "--format", default="onnx", help=f"{' or '.join(FORMATS)} (default onnx, opset {OPSET})"
     )

@@ -12,7 +12,13 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--model", default="mlp", help="model name when no run folder is given")
     p.add_argument("--data", default="mnist5k", help="dataset whose shape the model is built for")
     p.add_argument("--data-dir", help="folder with IDX files")
-    p.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="model.KEY=VALUE",
+        help="a model setting, e.g. --set model.hidden=[128,64] (repeatable)",
+    )
     return ["datasets", "models", "recipes", "summary"]
 
 

@@ -18,7 +18,7 @@ def add_parser(sub) -> list[str]:
         "share A of fresh inliers is flagged; contamination:Q flags the highest Q of the "
         "scored data; auto uses median + 3.5 robust SDs of the log-scores.",
     )
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder made by `aekit train`")
     p.add_argument("--data", help="dataset name or path (default: the run's data)")
     p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
     p.add_argument(

@@ -6,10 +6,20 @@ import argparse
 import os
 import sys
 
-from aekit.config import Config, Loss, Optimizer, Schedule, describe, load_config_file, parse_set
+from aekit.config import (
+    Config,
+    Loss,
+    Optimizer,
+    Schedule,
+    TrainConfig,
+    describe,
+    load_config_file,
+    parse_set,
+)
 from aekit.errors import ConfigError
 from aekit.recipes import recipe_configs
 
+DEFAULT = TrainConfig()  # the defaults the flags' help names
 # flag -> (section, key)
 FLAGS = {
     "data": ("data", "name"),
@@ -69,13 +79,23 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--pixel-range", choices=["01", "-11"], help="scale pixels to [0,1] or [-1,1]")
     p.add_argument("--model", help="model name (`aekit models`)")
     p.add_argument("--latent-dim", type=int, help="code size")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--epochs", type=int, help=f"passes over the training data (default {DEFAULT.epochs})"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"samples per optimiser step (default {DEFAULT.batch_size}, at most the training set)",
+    )
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--optimizer", help=describe(Optimizer))
     p.add_argument("--schedule", help=describe(Schedule))
     p.add_argument("--loss", help=describe(Loss))
-    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--seed",
+        type=int,
+        help=f"seed of the weights, batch order and noise (default {DEFAULT.seed})",
+    )
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--precision", help="fp32 (default), bf16 (autocast), fp16 (CUDA)")
     p.add_argument("--name", help="run folder name")

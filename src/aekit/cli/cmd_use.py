@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+RUN_DIR = "a run folder made by `aekit train`"
+
 
 def add_parser(sub) -> list[str]:
     g = sub.add_parser(
@@ -16,8 +18,13 @@ def add_parser(sub) -> list[str]:
         description="Plain autoencoders sample from a Gaussian fitted to their training codes "
         "(stored in RUN_DIR/prior.json; --prior gmm refits a mixture); VAEs from their prior.",
     )
-    g.add_argument("run_dir")
-    g.add_argument("--z", help='a code to decode, e.g. --z "1.19,-3.36,2.06"')
+    g.add_argument("run_dir", help=RUN_DIR)
+    g.add_argument(
+        "--z",
+        nargs="+",
+        metavar="Z",
+        help="a code to decode: its numbers, e.g. --z 1.19 -3.36 2.06 (or 1.19,-3.36,2.06)",
+    )
     g.add_argument("--n", type=int, default=64, help="samples to draw (without --z)")
     g.add_argument("--seed", type=int, default=0, help="random seed: same seed, same images")
     g.add_argument("--prior", choices=["gaussian", "gmm"], help="refit the code prior so")
@@ -26,14 +33,19 @@ def add_parser(sub) -> list[str]:
     g.add_argument("--out", default="generated.png", help="PNG file to write")
 
     e = sub.add_parser("encode", help="codes of a dataset to a .npy file (labels beside)")
-    e.add_argument("run_dir")
+    e.add_argument("run_dir", help=RUN_DIR)
     e.add_argument("--data", help="dataset name or path (default: the run's data)")
     e.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
-    e.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
+    e.add_argument(
+        "--split",
+        default="all",
+        choices=["all", "train", "val", "test"],
+        help="which data to encode (default all)",
+    )
     e.add_argument("--out", default="codes.npy", help=".npy file for the codes (N, latent)")
 
     d = sub.add_parser("decode", help="decode codes from a .npy file to images (.npz or .png)")
-    d.add_argument("run_dir")
+    d.add_argument("run_dir", help=RUN_DIR)
     d.add_argument("codes", help=".npy file of codes (N, latent)")
     d.add_argument("--out", default="images.npz", help=".npz (uint8 x) or .png grid")
 
@@ -42,7 +54,7 @@ def add_parser(sub) -> list[str]:
         ("denoise", "denoise image files of any size with a denoising autoencoder"),
     ):
         r = sub.add_parser(name, help=help_)
-        r.add_argument("run_dir")
+        r.add_argument("run_dir", help=RUN_DIR)
         r.add_argument("images", nargs="+", help="PNG/JPEG/... files")
         r.add_argument("--out", help="output file (one input) or folder (several)")
     return ["generate", "encode", "decode", "reconstruct", "denoise"]
@@ -108,12 +120,11 @@ def generate(args, run) -> int:
     check_sizes(args, model.input_shape)
     out = Path(args.out)
     if args.z is not None:
+        text = " ".join(args.z)
         try:
-            z = [float(v) for v in args.z.replace(" ", ",").split(",") if v]
+            z = [float(v) for v in text.replace(",", " ").split()]
         except ValueError:
-            raise ConfigError(
-                f'--z {args.z!r} must be numbers, e.g. --z "1.19,-3.36,2.06"'
-            ) from None
+            raise ConfigError(f"--z {text!r} must be numbers, e.g. --z 1.19 -3.36 2.06") from None
         if len(z) != model.latent_dim:
             raise ConfigError(f"--z has {len(z)} numbers; this model's code has {model.latent_dim}")
         z = check_codes(torch.tensor([z]), model.latent_dim, "--z")

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -29,13 +30,23 @@ COMMANDS = [
 ]
 
 
+#: a number or a list of numbers (commas or spaces between): argparse reads an argument that
+#: starts with "-" as a value only when it matches its negative-number pattern, which misses
+#: "-1.2,0.5" and "-1e-3" (so `aekit generate RUN --z -1.2,0.5` would fail)
+_NUM = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+NEGATIVE_NUMBERS = re.compile(rf"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?([, ]+{_NUM})*,?$")
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (it prints the usage block first) and no
-    abbreviated options (a typo such as --epoch must not pass for --epochs)."""
+    """argparse, with its errors as one line (it prints the usage block first), no
+    abbreviated options (a typo such as --epoch must not pass for --epochs), and negative
+    numbers (and lists of them) read as values."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        # argparse's own (private) hook; tests/test_cli.py checks the result on this Python
+        self._negative_number_matcher = NEGATIVE_NUMBERS
 
     def error(self, message: str):
         print(f"aekit: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
