@@ -161,6 +161,27 @@ def test_eval_cli_prints_the_table_and_writes_eval_json(capsys):
     assert res["split"] == "val" and res["n_images"] == 180  # digits has no test set
 
 
+def test_eval_and_the_model_card_name_a_vaes_numbers_for_people(tmp_path, capsys):
+    """Readable names (report/texts.py, one mapping) in `aekit eval` and README.md; raw keys
+    in the JSON."""
+    run = aekit.train(
+        {
+            "data": {"name": "digits"},
+            "model": {"name": "vae", "hidden": [32], "latent_dim": 2},
+            "train": {"epochs": 1, "recon_every": 0},
+            "run": {"out_dir": str(tmp_path), "name": "v"},
+        }
+    )
+    readable = "negative ELBO = reconstruction + KL (nats per image)"
+    card = (run.path / "README.md").read_text()
+    assert readable in card and "neg_elbo_nats" not in card
+    assert main(["eval", str(run.path)]) == 0
+    out = capsys.readouterr().out
+    assert readable in out and "neg_elbo_nats" not in out
+    assert main(["eval", str(run.path), "--json"]) == 0
+    assert "neg_elbo_nats" in json.loads(capsys.readouterr().out)["model_metrics"]
+
+
 def test_eval_of_a_folder_that_is_not_a_run_is_one_line_error(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err

@@ -31,7 +31,8 @@ def add_parser(sub) -> list[str]:
 
 
 def run(args) -> int:
-    from aekit.evaluation.evaluate import format_table, metrics_table
+    from aekit.evaluation.evaluate import format_table
+    from aekit.report.texts import readable_metrics
     from aekit.run import EVAL, Run, atomic_write_text
 
     run = Run.load(args.run_dir)
@@ -46,7 +47,7 @@ def run(args) -> int:
         print(json.dumps(res, indent=2))
         return 0
     print(f"{res['dataset']} ({res['split']} split, {res['n_images']} images, pixels in [0, 1])")
-    print(format_table(metrics_table(res)))
+    print(format_table(readable_metrics(res)))
     if "ratio_to_pca" in res:
         verdict = "better" if res["ratio_to_pca"] < 1 else "worse"
         print(

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from aekit._registry import model_entry
-from aekit.evaluation.evaluate import format_table, metrics_table
+from aekit.evaluation.evaluate import format_table
+from aekit.report.texts import readable_metrics
 from aekit.run import CARD, PRIOR, Run, as_run, atomic_write_text
 
 
@@ -51,7 +52,7 @@ def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) 
             f"{evaluation.get('n_images')} images, pixels in [0, 1]); PCA has the same number of "
             "components and was fitted on the same training data.",
             "",
-            _markdown_table(metrics_table(evaluation)),
+            _markdown_table(readable_metrics(evaluation)),
             "",
         ]
     lines += _use_and_files(run_dir)

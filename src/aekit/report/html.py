@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from aekit.errors import AekitError
-from aekit.evaluation.evaluate import metrics_table
 from aekit.report.figures import KINDS, RunFigures
-from aekit.report.texts import GLOSSARY, figure_text, headline, metric_name, model_paragraph
+from aekit.report.texts import (
+    GLOSSARY,
+    figure_text,
+    headline,
+    model_paragraph,
+    readable_metrics,
+)
 from aekit.run import MODEL_SUMMARY, PLOTS, REPORT, Run, as_run, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -95,12 +100,6 @@ def training_log_rows(records: list[dict]) -> list[list[str]]:
             ]
         )
     return rows
-
-
-def readable_metrics(evaluation: dict[str, Any]) -> list[list[str]]:
-    """metrics_table with the model's own numbers (a VAE's ELBO terms...) named for people."""
-    own = set(evaluation.get("model_metrics", {}))
-    return [[metric_name(r[0]) if r[0] in own else r[0], *r[1:]] for r in metrics_table(evaluation)]
 
 
 def _glossary(rows: list[list[str]]) -> str:

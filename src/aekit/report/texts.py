@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aekit.evaluation.evaluate import metrics_table
+
 #: figure key -> (title, how to read it). The key is a plot file's stem, or stem:variant for
 #: a run where the figure means something else (a denoiser, a VAE, 2-D points, table rows).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -237,6 +239,13 @@ def metric_name(key: str) -> str:
     if m:
         return f"negative log-likelihood, {m.group(1)} importance samples (nats per image)"
     return key.replace("_", " ")
+
+
+def readable_metrics(evaluation: dict[str, Any]) -> list[list[str]]:
+    """metrics_table of an evaluation (eval.json) with the model's own numbers (a VAE's ELBO
+    terms...) named for people: the table of report.html, the model card and `aekit eval`."""
+    own = set(evaluation.get("model_metrics", {}))
+    return [[metric_name(r[0]) if r[0] in own else r[0], *r[1:]] for r in metrics_table(evaluation)]
 
 
 def _n(x: float) -> str:
