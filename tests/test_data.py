@@ -301,6 +301,15 @@ def test_a_cached_source_is_not_read_twice(tmp_path, monkeypatch):
     assert len(reads) == 1
 
 
+def test_an_empty_stand_in_split_is_a_one_line_error_naming_the_splits():
+    for split in ("test", "val"):  # digits has no test split: "test" is the validation split
+        with pytest.raises(aekit.DataError, match='splits are "train", "all"') as e:
+            aekit.load_dataset("digits", split=split, val_fraction=0)
+        assert "\n" not in str(e.value) and f"split {split!r} would be empty" in str(e.value)
+    assert len(aekit.load_dataset("digits", split="train", val_fraction=0)) == 1797
+    assert len(aekit.load_dataset("digits", split="test", val_fraction=0.1)) > 0
+
+
 def test_has_test_split_comes_from_the_source_entry():
     from aekit.data import has_test_split, register_dataset
     from aekit.data.registry import SOURCES

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aekit.data import Dataset, load_dataset
+from aekit.data import Dataset, has_test_split, load_dataset
 from aekit.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -365,6 +365,8 @@ def run_oneclass(
     to use instead of loading ``dataset`` (its official train and test sets)."""
     cfg = cfg or OneClassConfig()
     if splits is None:
+        if not has_test_split(dataset, data_dir):  # load_dataset would refuse it less clearly
+            raise ConfigError(f"{dataset} has no official test split; use mnist or fashion-mnist")
         splits = (
             load_dataset(dataset, data_dir, "train", val_fraction=0.0),
             load_dataset(dataset, data_dir, "test", val_fraction=0.0),

@@ -98,6 +98,8 @@ def load_dataset(
         return full.copy()
     if split == "test" and "test" in parts:
         return parts["test"].copy()
+    if val_fraction == 0 and split != "train":
+        raise DataError(_no_val_message(name, split, "test" in parts))
     train_idx, val_idx = stratified_split(full, val_fraction, split_seed)
     info = {
         "n_train": len(train_idx),
@@ -111,6 +113,16 @@ def load_dataset(
         out = full.subset(val_idx, "val" if split == "val" else "test(val)")
     out.info.update(info)
     return out
+
+
+def _no_val_message(name: str, split: str, has_test: bool) -> str:
+    """Why split "val" (or "test", which stands in for it) is empty at val_fraction=0."""
+    what = f"{name} has no test split and " if split == "test" else ""
+    splits = ", ".join(f'"{s}"' for s in ("train", "test", "all") if has_test or s != "test")
+    return (
+        f"{what}val_fraction=0 holds out no validation data, so split {split!r} would be empty; "
+        f"its splits are {splits}: use one of them, or val_fraction > 0"
+    )
 
 
 def has_test_split(name: str, data_dir: str | None = None) -> bool:
