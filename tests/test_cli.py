@@ -149,6 +149,28 @@ def test_a_misspelt_figure_kind_stops_before_any_run_folder(tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())  # no variant trained before the check
 
 
+def test_a_setting_given_equal_to_its_default_is_not_refitted_to_a_table(tmp_path):
+    """Table defaults (lr 1e-2, batch ~N/10, >= 2000 steps) change only settings not given."""
+    import json
+
+    from aekit.config import TrainConfig
+
+    d = TrainConfig()
+    x = np.random.default_rng(0).normal(size=(300, 5))
+    np.savetxt(tmp_path / "t.csv", x, delimiter=",", header="a,b,c,d,e", comments="")
+    common = ["train", "--data", str(tmp_path / "t.csv"), "--no-progress", "--out", str(tmp_path)]
+    given = ["--set", f"train.lr={d.lr}", "--batch-size", str(d.batch_size)]
+    assert main([*common, "--name", "given", *given, "--epochs", str(d.epochs)]) == 0
+    assert main([*common, "--name", "fitted", "--set", "train.recon_every=0"]) == 0
+    runs = {n: json.loads((tmp_path / n / "config.json").read_text()) for n in ("given", "fitted")}
+    t = runs["given"]["config"]["train"]
+    assert (t["lr"], t["batch_size"], t["epochs"]) == (d.lr, d.batch_size, d.epochs)
+    assert runs["given"]["result"]["epochs"] == d.epochs
+    fitted = runs["fitted"]["config"]["train"]
+    assert fitted["lr"] != d.lr and fitted["batch_size"] != d.batch_size
+    assert fitted["epochs"] > d.epochs
+
+
 def test_npy_user_data_trains(tmp_path):
     np.save(
         tmp_path / "x.npy", np.random.default_rng(0).integers(0, 256, (64, 10, 10), dtype=np.uint8)

@@ -251,3 +251,13 @@ def test_bad_settings_exit_2_in_one_line_and_create_no_run_folder(tmp_path, caps
     assert err.count("\n") == 0 and "Traceback" not in err
     assert err.startswith("aekit: error: ") and message in err
     assert snapshot(tmp_path) == before
+
+
+def test_a_setting_given_at_its_default_is_remembered_but_not_saved():
+    cfg = apply_config_dict(Config(), {"train": {"lr": TrainConfig().lr}})
+    assert cfg.is_given("train.lr") and not cfg.is_given("train.epochs")
+    assert not Config().is_given("train.lr")
+    cfg = apply_config_dict(cfg, {"train": {"epochs": 3}})  # layers add up; copies keep it
+    assert cfg.given == {"train.lr", "train.epochs"}
+    assert dataclasses.replace(cfg).given == cfg.given
+    assert "given" not in cfg.to_dict() and Config.from_dict(cfg.to_dict()) == cfg

@@ -34,7 +34,7 @@ def train(
     ``train.epochs``; without ``config`` its own config.json is the starting point
     (``aekit.train(resume=run_dir, train={"epochs": 40})`` extends it). Under ``torchrun`` every
     process calls this; only rank 0 writes files, and the others get a Run with no ``result``.
-    ``fit_defaults``: settings left at their defaults fit the data (a batch no larger than the
+    ``fit_defaults``: settings not given fit the data (a batch no larger than the
     training set; for tables a smaller code, lr 1e-2, at least 2,000 steps: see
     ``aekit.training.data_defaults``); False keeps every setting as given.
     """

@@ -151,9 +151,21 @@ class Config:
     model: dict[str, Any] = field(default_factory=lambda: {"name": "mlp"})  # name + model keys
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    #: "section.key" of each data/train/run setting given in a layer (recipe, file, flags,
+    #: --set, aekit.train's sections), even one equal to its default: the defaults fitted to
+    #: the data (training/data_defaults.py) change only the others. Not saved in config.json.
+    given: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        del d["given"]
+        return d
+
+    def is_given(self, key: str) -> bool:
+        """Whether setting ``key`` ("train.lr") was given, or differs from its default."""
+        section, name = key.split(".")
+        default = getattr(SECTION_CLASSES[section](), name)
+        return key in self.given or getattr(getattr(self, section), name) != default
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
@@ -175,6 +187,7 @@ class Config:
 
 
 SECTIONS = ("data", "model", "train", "run")
+SECTION_CLASSES = {"data": DataConfig, "train": TrainConfig, "run": RunConfig}
 
 
 def apply_config_dict(cfg: Config, d: dict[str, Any]) -> Config:
@@ -190,6 +203,7 @@ def apply_config_dict(cfg: Config, d: dict[str, Any]) -> Config:
             if not isinstance(d[section], dict):
                 raise ConfigError(f"config section [{section}] must be a table of key = value")
             setattr(out, section, apply_overrides(getattr(out, section), d[section], section))
+            out.given = out.given | {f"{section}.{k}" for k in d[section]}
     if "model" in d:
         if not isinstance(d["model"], dict):
             raise ConfigError("config section [model] must be a table of key = value")

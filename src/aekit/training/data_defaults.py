@@ -1,6 +1,7 @@
 """Defaults that fit the user's data, applied where the config first meets the data: a batch no
-larger than the training set, and tabular settings for (N, D) rows. Only settings left at their
-defaults change (a value equal to the default counts as left), and each change is logged."""
+larger than the training set, and tabular settings for (N, D) rows. Only settings the user did
+not give change (``Config.is_given``: a value given equal to its default still wins), and each
+change is logged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import math
 
 from aekit._registry import model_config
-from aekit.config import Config, TrainConfig
+from aekit.config import Config
 from aekit.data import Dataset
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,10 @@ def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
     """``cfg`` with its default batch size, and for tables its default code size, widths,
     output activation, lr and epochs, fitted to the data (a new Config; ``cfg`` is unchanged)."""
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train), model=dict(cfg.model))
-    t, default = cfg.train, TrainConfig()
+    t = cfg.train
     if train.x.dim() == 2 and train.x.dtype.is_floating_point:
         _table_defaults(cfg, train.x.shape[1], len(train))
-    if t.batch_size == default.batch_size and t.batch_size > len(train):
+    if not cfg.is_given("train.batch_size") and t.batch_size > len(train):
         log.info("batch size %d -> %d: the whole training set", t.batch_size, len(train))
         t.batch_size = len(train)
     if 0 < len(val) < SMALL_VAL and val is not train:
@@ -44,7 +45,7 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
     """Rows of D numbers: a code smaller than D (PCA at D components is exact), small hidden
     layers with a smooth activation, a linear output (min-max scaled columns reach 0 and 1, where a sigmoid cannot),
     about ten steps an epoch, lr 1e-2, and at least TABLE_STEPS steps."""
-    t, default, m = cfg.train, TrainConfig(), cfg.model
+    t, m = cfg.train, cfg.model
     mc = model_config(m["name"], {k: v for k, v in m.items() if k != "name"})
     changed = {}
     if "latent_dim" not in m and hasattr(mc, "latent_dim"):
@@ -56,11 +57,11 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
     if "output_activation" not in m and hasattr(mc, "output_activation") and t.loss != "bce":
         changed["output_activation"] = "none"
     m.update(changed)
-    if t.batch_size == default.batch_size:  # about 10 steps an epoch: 600 rows -> batch 60
+    if not cfg.is_given("train.batch_size"):  # about 10 steps an epoch: 600 rows -> batch 60
         changed["batch_size"] = t.batch_size = min(n_train, max(16, min(128, n_train // 10)))
-    if t.lr == default.lr:
+    if not cfg.is_given("train.lr"):
         changed["lr"] = t.lr = TABLE_LR
-    if t.epochs == default.epochs:
+    if not cfg.is_given("train.epochs"):
         steps = math.ceil(n_train / t.batch_size)
         t.epochs = max(t.epochs, math.ceil(TABLE_STEPS / steps))
         changed["epochs"] = t.epochs
