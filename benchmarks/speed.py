@@ -10,11 +10,17 @@ same model and the same batch size, it times
 - pythae: pythae's TrainingPipeline on the same layers (when pythae is installed);
 - aekit: aekit.train with its defaults for that model (per-epoch validation and weight saving
   included in its time);
+- conv: aekit's default conv model (``conv``: Conv2d+BatchNorm encoder, ConvTranspose2d
+  decoder) in the plain loop (its own modules as one nn.Sequential, NCHW, Adam at aekit's
+  default lr) and in aekit.train;
 
-and reports images/second (median over the epochs after a warm-up epoch), the achieved
-GFLOP/s (6 x weights FLOPs per training image: forward, and the two backward matmuls) as a
-fraction of the machine's float32 matmul rate (the median of a large square matmul), the
-time-to-quality of aekit against the tutorial loop, and the peak resident memory.
+and reports images/second (median over the epochs after a warm-up epoch) with its ratio to the
+plain loop (the headline: what a competent PyTorch user writes) and to the tutorial loop, the
+achieved GFLOP/s (6 x weights FLOPs per training image: forward, and the two backward matmuls)
+as a fraction of the machine's float32 matmul rate (the median of a large square matmul), the
+time to quality (issue 14: with every default, aekit reaches the tutorial loop's 10-epoch test
+error in at most 1/10 of the tutorial's wall time and 1/3 of the plain loop's), and the peak
+resident memory.
 
     python benchmarks/speed.py                       # full MNIST from ../shared/datasets/mnist
     python benchmarks/speed.py --synthetic --epochs 3
@@ -177,8 +183,26 @@ def plain_epochs(net: nn.Module, images: np.ndarray, bs: int, epochs: int, lr: f
 
 def plain_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
     net = plain_net(make_model(hidden, latent))
+    start = time.perf_counter()
     times = plain_epochs(net, images, bs, epochs, lr)
-    return {"epoch_s": times, "n": len(images), "test_sse": test_sse(net, test)}
+    wall = time.perf_counter() - start
+    return {"epoch_s": times, "n": len(images), "wall_s": wall, "test_sse": test_sse(net, test)}
+
+
+def conv_model(seed: int = 0) -> nn.Module:
+    """aekit's default conv model for [-1, 1] pixels (the layers both conv loops train)."""
+    torch.manual_seed(seed)
+    return aekit.create_model("conv", (1, 28, 28), pixel_range="-11")
+
+
+def plain_conv_loop(images, test, bs, epochs) -> dict:
+    """The plain loop on aekit's default conv model: its own modules as one nn.Sequential (NCHW,
+    PyTorch's default layout), Adam at aekit's default lr, MSE, loss.item() every step."""
+    net = plain_net(conv_model())
+    start = time.perf_counter()
+    times = plain_epochs(net, images, bs, epochs, aekit.TrainConfig().lr)
+    wall = time.perf_counter() - start
+    return {"epoch_s": times, "n": len(images), "wall_s": wall, "test_sse": test_sse(net, test)}
 
 
 def pythae_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
@@ -248,10 +272,12 @@ class EpochClock:
 
     def __init__(self, test=None):
         self.test, self.marks, self.sse, self.excluded = test, [], [], 0.0
+        self.called = time.perf_counter()  # aekit.train called: setup_s = start - this
 
     def on_train_start(self, state):
         self.n = len(state.train_data)
         self.marks.append(time.perf_counter())
+        self.setup_s = self.marks[0] - self.called
 
     def on_epoch_end(self, state):
         self.marks.append(time.perf_counter() - self.excluded)
@@ -261,29 +287,43 @@ class EpochClock:
             self.excluded += time.perf_counter() - t
 
 
-def aekit_loop(images, test, hidden, latent, data_path, train: dict | None = None) -> dict:
-    """aekit.train on the model with its defaults (Adam, lr 3e-3, cosine decay, batch 128, 20
-    epochs), but for the keys in ``train``."""
+def aekit_loop(
+    model: dict, data_path: str, test=None, train: dict | None = None, data: dict | None = None
+) -> dict:
+    """aekit.train on ``model`` (a [model] table) with its defaults (Adam, lr 3e-3, cosine decay,
+    batch 128, 20 epochs) but for the keys in ``train`` and ``data`` (pixels in [-1, 1])."""
     clock = EpochClock(test)
     with tempfile.TemporaryDirectory() as out:
         cfg = {
-            "data": {"name": data_path, "pixel_range": "-11", "val_fraction": 0.01},
-            "model": {"name": "mlp", "hidden": hidden, "latent_dim": latent},
-            "train": {"recon_every": 0, **(train or {})},
+            "data": {"name": data_path, "pixel_range": "-11", **(data or {})},
+            "model": model,
+            "train": dict(train or {}),
             "run": {"out_dir": out},
         }
-        run = aekit.train(cfg, callbacks=[clock])
+        run = aekit.train(cfg, callbacks=[clock], report=False)
     m = clock.marks
     times = [b - a for a, b in zip(m[:-1], m[1:])]
-    n = clock.n  # 99% of the images: 1% is aekit's per-epoch validation
     return {
         "epoch_s": times,
-        "n": n,
+        "n": clock.n,  # the training split: the rest is aekit's per-epoch validation
         "test_sse": clock.sse[-1] if clock.sse else None,
         "sse_by_epoch": clock.sse,
         "elapsed": [b - m[0] for b in m[1:]],
+        "setup_s": clock.setup_s,
+        "config": cfg,
         "run": run,
     }
+
+
+def mlp_spec(hidden: list[int], latent: int) -> dict:
+    return {"name": "mlp", "hidden": hidden, "latent_dim": latent}
+
+
+def throughput_run(model: dict, data_path: str, test, bs: int, epochs: int) -> dict:
+    """aekit at the loops' batch size and epochs; 1% validation (the plain loops train on
+    every image) and no figures, its other defaults as they are."""
+    train = {"batch_size": bs, "epochs": epochs, "recon_every": 0}
+    return aekit_loop(model, data_path, test, train, {"val_fraction": 0.01})
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -298,26 +338,150 @@ def rate(res: dict) -> float | None:
     return res["n"] / statistics.median(ts)
 
 
-def print_rounds(rounds: list[dict[str, dict]], order: list[str]) -> None:
-    """img/s of each loop in each round, and each round's ratios to the tutorial loop: loops
-    measured minutes apart on a shared or virtual machine can see different machines."""
-    others = [n for n in order if n != "tutorial"] if "tutorial" in order else []
-    head = order + [f"{n} / tutorial" for n in others]
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else ""
+
+
+def print_rounds(rounds: list[dict[str, dict]], order: list[str], base: str) -> None:
+    """img/s of each loop in each round, and each round's ratios to ``base`` (the plain loop):
+    loops measured minutes apart on a shared or virtual machine can see different machines."""
+    others = [n for n in order if n != base] if base in order else []
+    head = order + [f"{n} / {base}" for n in others]
     print("| round | " + " | ".join(head) + " |")
     print("| ---: |" + " ---: |" * len(head))
     for i, rd in enumerate(rounds, 1):
         rs = {n: rate(rd[n]) for n in order}
         cells = [f"{rs[n]:,.0f}" if rs[n] else "n/a" for n in order]
-        cells += [f"{rs[n] / rs['tutorial']:.2f}" if rs[n] else "" for n in others]
+        cells += [ratio(rs[n], rs[base]) for n in others]
         print(f"| {i} | " + " | ".join(cells) + " |")
-    if "aekit" in others:
-        ratios = [rate(rd["aekit"]) / rate(rd["tutorial"]) for rd in rounds]
+    for n in others:
+        if n.startswith("aekit"):
+            rs = [rate(rd[n]) / rate(rd[base]) for rd in rounds]
+            print(f"\n{n} / {base}: median {statistics.median(rs):.2f} over {len(rounds)} rounds")
+    print()
+
+
+def run_rounds(runners: dict, rounds: int) -> dict[str, dict]:
+    """Run every loop ``rounds`` times, odd rounds in reverse order (each loop sees the same
+    moments); errors and time to quality from round 1, rates the median over the rounds."""
+    order = list(runners)
+    done = []
+    for r in range(rounds):
+        done.append({name: runners[name]() for name in (order if r % 2 == 0 else order[::-1])})
+    results = {name: done[0][name] for name in order}
+    if rounds > 1:
+        base = "plain" if "plain" in order else "plain_conv"
+        print_rounds(done, order, base)
+        for name in order:
+            rs = [rate(rd[name]) for rd in done if rate(rd[name]) is not None]
+            if rs:
+                results[name] = dict(results[name], median_rate=statistics.median(rs))
+    return results
+
+
+def print_small_table(results: dict, bs: int, w_small: int, peak: float) -> None:
+    """The 784-128-64-12-3 table: img/s, x plain (the headline), x tutorial, GFLOP/s."""
+    plain = rate(results["plain"]) if "plain" in results else None
+    tut = rate(results["tutorial"]) if "tutorial" in results else None
+    print(f"## 784-128-64-12-3, batch {bs}\n")
+    print("| loop | img/s | x plain | x tutorial | GFLOP/s | % of matmul | test SSE/image |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, res in results.items():
+        r = rate(res)
+        if r is None:
+            print(f"| {name} | {res.get('skipped', 'n/a')} | | | | | |")
+            continue
+        gf = 6 * w_small * r / 1e9
+        sse = res.get("test_sse")
         print(
-            f"\naekit / tutorial: median {statistics.median(ratios):.2f} over {len(rounds)} rounds\n"
+            f"| {name} | {r:,.0f} | {ratio(r, plain)} | {ratio(r, tut)} | {gf:.1f} | "
+            f"{100 * gf / peak:.1f} | {'' if sse is None else f'{sse:.2f}'} |"
         )
 
 
-def main(argv=None) -> int:
+def print_conv_table(results: dict, bs: int) -> None:
+    base = rate(results.get("plain_conv", {}))
+    print(f"\n## conv (aekit's default conv model), batch {bs}\n")
+    print("| loop | img/s | x plain conv | test SSE/image |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, res in results.items():
+        r, sse = rate(res), res.get("test_sse")
+        print(f"| {name} | {r:,.0f} | {ratio(r, base)} | {'' if sse is None else f'{sse:.2f}'} |")
+
+
+def when_reached(res: dict, target: float) -> tuple[int, float] | None:
+    """(epoch, training seconds, test-error evaluation left out) when ``res``'s test error first
+    reached ``target``; None if it never did."""
+    for e, (sse, t) in enumerate(zip(res.get("sse_by_epoch", []), res.get("elapsed", [])), 1):
+        if sse <= target:
+            return e, t
+    return None
+
+
+def time_to_quality(small, common, results: dict, data_path: str, test, ref_epochs: int) -> dict:
+    """Issue 14: with every default, aekit reaches the tutorial loop's ``ref_epochs``-epoch test
+    error in <= 1/10 of the tutorial's wall time and <= 1/3 of the plain loop's (same model, same
+    data). The reference loops run ``ref_epochs`` epochs (reused from the table when it ran as
+    many); aekit runs with every default but the model and the [-1, 1] pixels."""
+    images, _, hidden, latent, bs, epochs, lr = common
+    ref = {}
+    for name, fn in (("tutorial", tutorial_loop), ("plain", plain_loop)):
+        res = results.get(name)
+        if res is None or epochs != ref_epochs:
+            res = fn(images, test, hidden, latent, bs, ref_epochs, lr)
+        ref[name] = {"test_sse": res["test_sse"], "wall_s": res["wall_s"]}
+    ttq = aekit_loop(mlp_spec(*small), data_path, test)  # every default
+    out = {"ref_epochs": ref_epochs, "reference": ref, "aekit_defaults": ttq}
+    tw, pw = ref["tutorial"]["wall_s"], ref["plain"]["wall_s"]
+    print(f"\n## Time to quality ({ref_epochs}-epoch references; aekit with every default)\n")
+    for name in ("tutorial", "plain"):
+        r = ref[name]
+        print(
+            f"- {name}: {r['test_sse']:.2f} SSE/test image after {ref_epochs} epochs, "
+            f"{r['wall_s']:.1f} s"
+        )
+    print(
+        f"- aekit: setup {ttq['setup_s']:.1f} s, then per epoch: "
+        + " ".join(f"{v:.2f}" for v in ttq["sse_by_epoch"])
+    )
+    for name in ("tutorial", "plain"):
+        target = ref[name]["test_sse"]
+        hit = when_reached(ttq, target)
+        key = f"reach_{name}"
+        if hit is None:
+            out[key] = None
+            print(
+                f"- aekit does not reach the {name} loop's {target:.2f} in "
+                f"{len(ttq['sse_by_epoch'])} epochs"
+            )
+            continue
+        e, t = hit
+        out[key] = {"epoch": e, "train_s": t, "of_tutorial_wall": t / tw, "of_plain_wall": t / pw}
+        print(
+            f"- aekit reaches the {name} loop's {target:.2f} after epoch {e}, at {t:.2f} s of "
+            f"training: 1/{tw / t:.1f} of the tutorial's {tw:.1f} s (target 1/10), "
+            f"1/{pw / t:.1f} of the plain loop's {pw:.1f} s (target 1/3)"
+        )
+    return out
+
+
+def deep_table(images, data_path, bs_list, epochs, peak) -> dict:
+    deep = (DEEP, DEEP_LATENT)
+    w_deep = weights(*deep)
+    print("\n## 784-1000-500-250-30 (aekit trainer)\n")
+    print("| batch | img/s | GFLOP/s | % of matmul |")
+    print("| ---: | ---: | ---: | ---: |")
+    out = {}
+    for bs in bs_list:
+        res = throughput_run(mlp_spec(*deep), data_path, None, bs, epochs)
+        r = rate(res)
+        gf = 6 * w_deep * r / 1e9
+        out[f"deep_bs{bs}"] = res
+        print(f"| {bs} | {r:,.0f} | {gf:.1f} | {100 * gf / peak:.1f} |")
+    return out
+
+
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", default="../shared/datasets/mnist")
     p.add_argument("--synthetic", action="store_true", help="random uint8 images, no files")
@@ -325,22 +489,29 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--deep-batch-size", type=int, default=1024, help="for 784-1000-500-250-30")
     p.add_argument(
-        "--lr", type=float, default=1e-3, help="the hand-written loops' and pythae's Adam lr"
+        "--lr", type=float, default=1e-3, help="the hand-written MLP loops' and pythae's Adam lr"
     )
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
     p.add_argument(
-        "--loops", default="tutorial,plain,pythae,aekit,deep", help="comma-separated subset"
+        "--loops",
+        default="tutorial,plain,pythae,aekit,conv,ttq,deep",
+        help="comma-separated subset; conv: the plain and aekit conv loops; ttq: time to quality",
     )
+    p.add_argument("--ttq-epochs", type=int, default=10, help="the reference loops' epochs")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke test)")
     p.add_argument(
         "--rounds",
         type=int,
         default=1,
-        help="run the small-model loops this many times, alternating their order; rates are "
-        "medians over the rounds",
+        help="run the small-model and conv loops this many times, alternating their order; "
+        "rates are medians over the rounds",
     )
     p.add_argument("--json", help="also write the numbers to this JSON file")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     loops = set(args.loops.split(","))
@@ -354,98 +525,62 @@ def main(argv=None) -> int:
     peak = matmul_gflops()  # measured again at the end; the higher median is used (load)
     print(f"# speed benchmark  {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"load average at the start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     print(f"data: {source}, {len(images)} images; batch {args.batch_size}; {args.epochs} epochs")
     print(f"float32 matmul (2048^3, median of 15): {peak:.1f} GFLOP/s at the start\n")
 
     small = (SMALL, SMALL_LATENT)
-    w_small = weights(*small)
-    common = (images, test, *small, args.batch_size, args.epochs, args.lr)
+    bs, ep = args.batch_size, args.epochs
+    common = (images, test, *small, bs, ep, args.lr)
     runners = {
-        "tutorial": lambda: tutorial_loop(*common),
         "plain": lambda: plain_loop(*common),
+        "tutorial": lambda: tutorial_loop(*common),
         "pythae": lambda: pythae_loop(*common),
         # its defaults but for the batch size and epochs the loops share
-        "aekit": lambda: aekit_loop(
-            images, test, *small, data_path, {"batch_size": args.batch_size, "epochs": args.epochs}
-        ),
+        "aekit": lambda: throughput_run(mlp_spec(*small), data_path, test, bs, ep),
     }
-    order = [name for name in runners if name in loops]
-    rounds: list[dict[str, dict]] = []
-    for r in range(args.rounds):  # odd rounds in reverse order: each loop sees the same moments
-        rounds.append({name: runners[name]() for name in (order if r % 2 == 0 else order[::-1])})
-    results = {name: rounds[0][name] for name in order}  # errors and time to quality: round 1
-    if args.rounds > 1:
-        print_rounds(rounds, order)
-        for name in order:  # the table's rate: the median over the rounds
-            rs = [rate(rd[name]) for rd in rounds if rate(rd[name]) is not None]
-            if rs:
-                results[name] = dict(results[name], median_rate=statistics.median(rs))
-
+    results = run_rounds({k: v for k, v in runners.items() if k in loops}, args.rounds)
+    conv = {}
+    if "conv" in loops:
+        conv = run_rounds(
+            {
+                "plain_conv": lambda: plain_conv_loop(images, test, bs, ep),
+                "aekit_conv": lambda: throughput_run({"name": "conv"}, data_path, test, bs, ep),
+            },
+            args.rounds,
+        )
     again = matmul_gflops()
     peak = max(peak, again)
-    print(
-        f"float32 matmul again after the small-model loops: {again:.1f} GFLOP/s; using {peak:.1f}\n"
-    )
-    base = rate(results["tutorial"]) if "tutorial" in results else None
-    print(f"## 784-128-64-12-3, batch {args.batch_size}\n")
-    print("| loop | img/s | x tutorial | GFLOP/s | % of matmul | test SSE/image |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, res in results.items():
-        r = rate(res)
-        if r is None:
-            print(f"| {name} | {res.get('skipped', 'n/a')} | | | | |")
-            continue
-        gf = 6 * w_small * r / 1e9
-        sse = res.get("test_sse")
-        print(
-            f"| {name} | {r:,.0f} | {r / base if base else float('nan'):.2f} | {gf:.1f} | "
-            f"{100 * gf / peak:.1f} | {'' if sse is None else f'{sse:.2f}'} |"
+    print(f"float32 matmul again after the loops: {again:.1f} GFLOP/s; using {peak:.1f}\n")
+    if results:
+        print_small_table(results, bs, weights(*small), peak)
+    if conv:
+        print_conv_table(conv, bs)
+        results.update(conv)
+    if "ttq" in loops and test is not None:
+        results["time_to_quality"] = time_to_quality(
+            small, common, results, data_path, test, args.ttq_epochs
         )
-
-    if "tutorial" in results and "aekit" in results and test is not None:
-        target = results["tutorial"]["test_sse"]
-        tut_wall = results["tutorial"]["wall_s"]
-        ttq = aekit_loop(images, test, *small, data_path)  # every default, 20 epochs
-        print(
-            f"\ntime to quality: tutorial reaches {target:.2f} SSE/test image in {tut_wall:.1f} s "
-            f"({args.epochs} epochs); aekit with every default: {fmt_ttq(ttq, target)}; "
-            f"budget 1/5 = {tut_wall / 5:.1f} s"
-        )
-        results["aekit_defaults"] = ttq
-
     if "deep" in loops:
-        deep = (DEEP, DEEP_LATENT)
-        w_deep = weights(*deep)
-        print("\n## 784-1000-500-250-30 (aekit trainer)\n")
-        print("| batch | img/s | GFLOP/s | % of matmul |")
-        print("| ---: | ---: | ---: | ---: |")
-        deep_ep = max(2, args.epochs - 1)
-        for bs in sorted({args.batch_size, args.deep_batch_size}):
-            res = aekit_loop(images, None, *deep, data_path, {"batch_size": bs, "epochs": deep_ep})
-            r = rate(res)
-            gf = 6 * w_deep * r / 1e9
-            results[f"deep_bs{bs}"] = res
-            print(f"| {bs} | {r:,.0f} | {gf:.1f} | {100 * gf / peak:.1f} |")
+        bs_list = sorted({bs, args.deep_batch_size})
+        results.update(deep_table(images, data_path, bs_list, max(2, ep - 1), peak))
     print(
         f"\npeak resident memory of this process: {peak_rss_mb():.0f} MB "
         f"(training set as uint8: {images.nbytes / 2**20:.0f} MB; as float32: "
         f"{4 * images.nbytes / 2**20:.0f} MB)"
     )
     if args.json:
-        out = {k: {kk: vv for kk, vv in v.items() if kk != "run"} for k, v in results.items()}
-        out["matmul_gflops"] = peak
-        Path(args.json).write_text(json.dumps(out, indent=1))
+        out = {"matmul_gflops": peak, "load_start": Path("/proc/loadavg").read_text().split()[:3]}
+        out.update(results)
+        Path(args.json).write_text(json.dumps(strip_runs(out), indent=1, default=str))
     return 0
 
 
-def fmt_ttq(res: dict, target: float) -> str:
-    """When (training seconds, test-error evaluation left out) and in which epoch ``res``'s test
-    error first reached ``target``."""
-    for e, (sse, t) in enumerate(zip(res.get("sse_by_epoch", []), res.get("elapsed", [])), 1):
-        if sse <= target:
-            return f"{sse:.2f} after epoch {e}, at {t:.1f} s"
-    last = res.get("sse_by_epoch") or [float("nan")]
-    return f"not reached in {len(last)} epochs (ends at {last[-1]:.2f})"
+def strip_runs(d):
+    """The results without the Run objects (JSON)."""
+    if isinstance(d, dict):
+        return {k: strip_runs(v) for k, v in d.items() if k != "run"}
+    return d
 
 
 if __name__ == "__main__":
