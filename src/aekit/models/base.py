@@ -146,10 +146,28 @@ class Autoencoder(nn.Module):
         return next(self.parameters()).device
 
 
+class _FlattenNHWC(torch.autograd.Function):
+    """flatten(1) of a channels-last (NHWC) batch whose gradient comes back channels-last too:
+    autograd's own gives it NCHW, and ReLU's backward on NCHW gradients against its NHWC output
+    took 35x as long as on matching layouts (benchmarks/RESULTS.md, conv models)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.shape = x.shape
+        return x.flatten(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.reshape(ctx.shape).contiguous(memory_format=torch.channels_last)
+
+
 class Flatten(nn.Module):
-    """(B, *shape) -> (B, prod(shape))."""
+    """(B, *shape) -> (B, prod(shape)), in (C, H, W) order whatever the memory layout."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.requires_grad:
+            if x.is_contiguous(memory_format=torch.channels_last):
+                return _FlattenNHWC.apply(x)
         return x.flatten(1)
 
 
