@@ -209,3 +209,78 @@ def test_unit_rows_are_unit_images_a_chunk_at_a_time():
     stoch = unit_rows(data, "stochastic")
     assert torch.equal(stoch(slice(100, 200)), stoch(slice(100, 200)))  # the same draw
     assert set(stoch(slice(0, 100)).unique().tolist()) <= {0.0, 1.0}
+
+
+def _mapped_digits(tmp_path, monkeypatch):
+    """sklearn digits as a memory-mapped uint8 .npy: (train, val) Datasets over the map."""
+    from sklearn.datasets import load_digits
+
+    from aekit.data import load_dataset, mapped
+    from aekit.data.mapped import MappedArray
+    from aekit.data.sources import clear_cache
+
+    d = load_digits()
+    npy = tmp_path / "digits.npy"
+    np.save(npy, np.rint(d.images * (255 / 16)).astype(np.uint8))
+    np.save(tmp_path / "digits_labels.npy", d.target)
+    monkeypatch.setattr(mapped, "MMAP_MIN_BYTES", 0)
+    clear_cache()
+    train, val = (load_dataset(str(npy), split=s) for s in ("train", "val"))
+    assert isinstance(val.x, MappedArray)
+    return npy, train, val
+
+
+def _count_reads(monkeypatch, source) -> list[int]:
+    """Rows of every read of ``source`` (a MappedArray), in order."""
+    from aekit.data.mapped import MappedArray
+
+    reads, gather = [], MappedArray.gather
+
+    def spy(self, idx):
+        out = gather(self, idx)
+        if self.rows is not None and np.array_equal(self.rows, source.rows):
+            reads.append(len(out))
+        return out
+
+    monkeypatch.setattr(MappedArray, "gather", spy)
+    return reads
+
+
+def test_evaluate_reads_a_mapped_split_a_chunk_at_a_time(tmp_path, monkeypatch):
+    _, train, val = _mapped_digits(tmp_path, monkeypatch)
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", (1, 8, 8), hidden=[16], latent_dim=4)
+    reads = _count_reads(monkeypatch, val.x)
+    whole = evaluate(model, val, train)
+    assert reads == [len(val)]  # one chunk: the whole split at once
+    reads.clear()
+    parts = evaluate(model, val, train, chunk=50)
+    assert max(reads) == 50 and sum(reads) == len(val) and len(reads) > 3
+    assert parts["model"] == pytest.approx(whole["model"], rel=1e-6)
+    assert parts["pca"] == pytest.approx(whole["pca"], rel=1e-6)
+
+
+def test_end_of_run_metrics_read_the_validation_split_a_chunk_at_a_time(
+    tmp_path, runs, monkeypatch
+):
+    import aekit.training.trainer as trainer
+    from aekit.training.final import end_of_run_metrics
+
+    npy, _, val = _mapped_digits(tmp_path, monkeypatch)
+    cfg = {"data": {"name": str(npy)}, "train": {"epochs": 1, "recon_every": 0}}
+    cfg["run"] = {"out_dir": str(runs)}
+    whole = aekit.train(cfg, report=False).result
+    reads = _count_reads(monkeypatch, val.x)
+    at_end: list[int] = []
+
+    def chunked(*args):
+        reads.clear()  # the per-epoch validation's reads (batches of 256) came before
+        out = end_of_run_metrics(*args, chunk=40)
+        at_end.extend(reads)
+        return out
+
+    monkeypatch.setattr(trainer, "end_of_run_metrics", chunked)
+    parts = aekit.train(cfg, report=False).result
+    assert max(at_end) == 40 and sum(at_end) == len(val)
+    assert parts["val_mse"] == pytest.approx(whole["val_mse"], rel=1e-6)
+    assert parts["pca_val_mse"] == pytest.approx(whole["pca_val_mse"], rel=1e-6)

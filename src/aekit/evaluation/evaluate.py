@@ -116,8 +116,44 @@ def sample_unit(model, n: int, seed: int = 0, prior: CodePrior | None = None) ->
     return decode_unit(model, prior.sample(n, torch.Generator().manual_seed(seed)))
 
 
-def _means(per_image: dict[str, torch.Tensor]) -> dict[str, float]:
-    return {k: float(v.mean()) for k, v in per_image.items()}
+#: test images evaluated at a time: the float copies (images, reconstructions, PCA's, noisy
+#: inputs) exist for one chunk, never for the whole split (a memory-mapped .npy may be larger
+#: than memory). MNIST's 10,000 test images are one chunk.
+EVAL_CHUNK = 16384
+
+
+def _means(per_image: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """Each metric's mean over every image, from its per-chunk (B,) tensors; BCE only where
+    every chunk had it (all reconstructions in [0, 1])."""
+    n = max(len(v) for v in per_image.values())
+    return {k: float(torch.cat(v).mean()) for k, v in per_image.items() if len(v) == n}
+
+
+def _add(acc: dict[str, list[torch.Tensor]], metrics: dict[str, torch.Tensor]) -> None:
+    for k, v in metrics.items():
+        acc.setdefault(k, []).append(v)
+
+
+def _chunk_metrics(
+    model, test: Dataset, binarize, pca, noise: tuple[str, float], seed: int, chunk: int
+) -> tuple[dict[str, dict[str, list[torch.Tensor]]], torch.Tensor]:
+    """Per-image metrics of the model (and PCA, and the noisy and denoised images when there
+    is noise) over ``test``, read ``chunk`` images at a time; and the first chunk's images."""
+    acc: dict[str, dict[str, list[torch.Tensor]]] = {"model": {}, "pca": {}, "noisy": {}, "den": {}}
+    rows, first = unit_rows(test, binarize), None
+    for part in chunks(len(test), chunk):
+        x = rows(part)
+        first = x if first is None else first
+        _add(acc["model"], reconstruction_metrics(reconstruct_unit(model, x), x))
+        if pca is not None:  # float64, 2,048 images at a time: 10,000 at once took 450 MB more
+            parts = [pca.decode(pca.encode(x[c])).reshape(x[c].shape) for c in chunks(len(x), 2048)]
+            _add(acc["pca"], reconstruction_metrics(torch.cat(parts), x))
+        if noise[0] != "none" and noise[1] > 0:
+            g = torch.Generator().manual_seed(seed + part.start)
+            noisy = corrupt(x, noise[0], noise[1], g)
+            _add(acc["noisy"], reconstruction_metrics(noisy, x))
+            _add(acc["den"], reconstruction_metrics(reconstruct_unit(model, noisy), x))
+    return acc, first
 
 
 @torch.no_grad()
@@ -132,6 +168,7 @@ def evaluate(
     nll_samples: int = 0,
     nll_images: int = 1000,
     seed: int = 0,
+    chunk: int = EVAL_CHUNK,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``test``, all in [0, 1] pixel units whatever the model's range.
 
@@ -139,38 +176,36 @@ def evaluate(
     ``ratio_to_pca`` = the model's squared error / PCA's (below 1: the model beats PCA).
     ``noise``: also measure denoising of inputs corrupted so (seeded). ``nll_samples`` > 0 and
     a model with ``nll(x, k)``: the importance-sampled NLL on the first ``nll_images`` images.
+    The test images are read and converted ``chunk`` at a time (stochastic binarisation and
+    noise are drawn per chunk, seeded by its first row).
     """
     if len(test) == 0:
         raise ValueError("evaluate() needs at least one test sample")
-    x = unit_images(test, binarize)
-    recon = reconstruct_unit(model, x)
+    pca = None
+    if train is not None:
+        pca = PCABaseline.fit_rows(unit_rows(train, binarize), len(train), model.latent_dim)
+    denoise = noise != "none" and noise_level > 0
+    acc, first = _chunk_metrics(model, test, binarize, pca, (noise, noise_level), seed, chunk)
     res: dict[str, Any] = {
         "dataset": test.name,
         "split": test.split,
         "n_images": len(test),
         "pixel_units": "[0, 1]",
-        "model": _means(reconstruction_metrics(recon, x)),
+        "model": _means(acc["model"]),
     }
-    if train is not None:
-        pca = PCABaseline.fit_rows(unit_rows(train, binarize), len(train), model.latent_dim)
-        # float64, built 2,048 images at a time: encoding 10,000 at once took 450 MB more
-        parts = [pca.decode(pca.encode(x[c])).reshape(x[c].shape) for c in chunks(len(x), 2048)]
-        pca_recon = torch.cat(parts)
-        res["pca"] = {"k": pca.k, **_means(reconstruction_metrics(pca_recon, x))}
+    if pca is not None:
+        res["pca"] = {"k": pca.k, **_means(acc["pca"])}
         ratio = over_pca(res["model"]["sse_per_image"], res["pca"]["sse_per_image"])
         if ratio is not None:
             res["ratio_to_pca"] = ratio
-    if noise != "none" and noise_level > 0:
-        g = torch.Generator().manual_seed(seed)
-        noisy = corrupt(x, noise, noise_level, g)
-        den = reconstruct_unit(model, noisy)
+    if denoise:
         res["denoising"] = {
             "noise": noise,
             "noise_level": noise_level,
-            "noisy_input": _means(reconstruction_metrics(noisy, x)),
-            "denoised": _means(reconstruction_metrics(den, x)),
+            "noisy_input": _means(acc["noisy"]),
+            "denoised": _means(acc["den"]),
         }
-    own = _own_metrics(model, x[:nll_images], nll_samples, seed)
+    own = _own_metrics(model, first[:nll_images], nll_samples, seed)
     if own:
         res["model_metrics"] = own
     return res

@@ -18,6 +18,7 @@ import torch
 from aekit.config import Config
 from aekit.data import BatchMaker, Dataset, chunks, from_range
 from aekit.evaluation import PCABaseline, principal_angles
+from aekit.evaluation.evaluate import EVAL_CHUNK
 from aekit.evaluation.metrics import psnr
 from aekit.evaluation.pca import over_pca
 
@@ -28,29 +29,41 @@ def _reconstruct(model, x: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     return torch.cat([model.reconstruct(x[i : i + chunk]) for i in range(0, len(x), chunk)])
 
 
-def _mse(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).pow(2).mean())
-
-
 def _sse(a: torch.Tensor, b: torch.Tensor) -> float:
     """Squared error summed over a chunk, divided by the elements per sample: summed over the
     chunks and divided by N, it is the mean squared error per element."""
     return float((a.double() - b.double()).pow(2).sum()) / a[0].numel()
 
 
+def _val_pass(model, val_batches: BatchMaker, pca, pr: str, noisy: bool, chunk: int):
+    """The validation split ``chunk`` samples at a time (a mapped split larger than memory is
+    never one float tensor): the model's and PCA's MSE per element, the PSNRs of noisy inputs
+    and of their reconstructions (``noisy``), and the first chunk's (input, clean) batch."""
+    n, device = len(val_batches), val_batches.device
+    sums = {"val_mse": 0.0, "pca_val_mse": 0.0, "psnr_in": 0.0, "psnr_out": 0.0}
+    first = None
+    for s in chunks(n, chunk):
+        x, clean = val_batches(torch.arange(s.start, s.stop, device=device))
+        recon = _reconstruct(model, x)
+        sums["val_mse"] += _sse(recon, clean)
+        sums["pca_val_mse"] += _sse(pca.reconstruct(x.cpu()), clean.cpu())
+        if noisy:
+            clean01 = from_range(clean, pr)
+            sums["psnr_in"] += psnr(from_range(x, pr), clean01) * len(x)
+            sums["psnr_out"] += psnr(from_range(recon, pr).clamp(0, 1), clean01) * len(x)
+        first = (x, clean) if first is None else first
+    return {k: v / n for k, v in sums.items()}, first
+
+
 @torch.no_grad()
 def end_of_run_metrics(
-    model, train_data: Dataset, val_batches: BatchMaker, cfg: Config
+    model, train_data: Dataset, val_batches: BatchMaker, cfg: Config, chunk: int = EVAL_CHUNK
 ) -> dict[str, Any]:
-    """Comparisons that every run reports (see the module docstring); MSEs are per pixel."""
+    """Comparisons that every run reports (see the module docstring); MSEs are per pixel. The
+    validation split is read ``chunk`` samples at a time; the model's own numbers
+    (``val_metrics``) are those of its first chunk (the whole split up to 16,384 samples)."""
     pr = cfg.data.pixel_range
     device = val_batches.device
-    if val_batches.generator is not None:
-        val_batches.generator.manual_seed(cfg.train.seed + 1)  # the corruption of val_loss
-    x_val, clean_val = val_batches(torch.arange(len(val_batches), device=device))
-    recon_val = _reconstruct(model, x_val)
-    out: dict[str, Any] = {"val_mse": _mse(recon_val, clean_val)}
-
     gen = torch.Generator(device=device)
     train = BatchMaker(train_data, device, pr, cfg.data.binarize, generator=gen)
     n = len(train)
@@ -64,9 +77,13 @@ def end_of_run_metrics(
 
     k = min(model.latent_dim, train_data.x[0].numel(), n - 1)
     pca = PCABaseline.fit_rows(rows, n, k)
-    pca_val = _mse(pca.reconstruct(x_val.cpu()), clean_val.cpu())
-    out.update({"pca_components": k, "pca_val_mse": pca_val})
-    if (ratio := over_pca(out["val_mse"], pca_val)) is not None:
+    if val_batches.generator is not None:
+        val_batches.generator.manual_seed(cfg.train.seed + 1)  # the corruption of val_loss
+    noisy = cfg.data.noise != "none"
+    val, (x_val, clean_val) = _val_pass(model, val_batches, pca, pr, noisy, chunk)
+    out: dict[str, Any] = {"val_mse": val["val_mse"]}
+    out.update({"pca_components": k, "pca_val_mse": val["pca_val_mse"]})
+    if (ratio := over_pca(out["val_mse"], val["pca_val_mse"])) is not None:
         out["val_mse_over_pca"] = ratio
 
     if model.has_decoder_basis:
@@ -85,10 +102,9 @@ def end_of_run_metrics(
             }
         )
 
-    if cfg.data.noise != "none":
-        clean01 = from_range(clean_val, pr)
-        out["psnr_noisy_input_db"] = psnr(from_range(x_val, pr), clean01)
-        out["psnr_reconstruction_db"] = psnr(from_range(recon_val, pr).clamp(0, 1), clean01)
+    if noisy:
+        out["psnr_noisy_input_db"] = val["psnr_in"]
+        out["psnr_reconstruction_db"] = val["psnr_out"]
 
     out.update(model.val_metrics(x_val, clean_val))
     return out
