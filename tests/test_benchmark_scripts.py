@@ -13,16 +13,25 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.mark.slow
-def test_speed_benchmark_reports_every_loop_and_the_deep_mlp(tmp_path):
+def test_speed_benchmark_reports_every_loop_the_conv_loops_and_the_deep_mlp(tmp_path):
     out = tmp_path / "speed.json"
     args = ["--synthetic", "--limit", "3000", "--epochs", "2", "--deep-batch-size", "512"]
-    args += ["--loops", "tutorial,plain,aekit,deep", "--json", str(out)]
+    args += ["--loops", "tutorial,plain,aekit,conv,deep", "--json", str(out)]
     proc = subprocess.run(
         [sys.executable, str(BENCH / "speed.py"), *args], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| aekit |" in proc.stdout and "784-1000-500-250-30" in proc.stdout
+    assert "| x plain |" in proc.stdout and "| aekit_conv |" in proc.stdout
     res = json.loads(out.read_text())
     assert res["matmul_gflops"] > 0
-    for loop in ("tutorial", "plain", "aekit", "deep_bs128", "deep_bs512"):
+    for loop in (
+        "tutorial",
+        "plain",
+        "aekit",
+        "plain_conv",
+        "aekit_conv",
+        "deep_bs128",
+        "deep_bs512",
+    ):
         assert len(res[loop]["epoch_s"]) >= 2 and all(t > 0 for t in res[loop]["epoch_s"])
