@@ -55,6 +55,8 @@ def test_headline_says_the_ratio_to_pca_in_words():
     assert "below 1 is better than PCA" in html
     assert "What is this model?" in html and "code of 2 numbers" in html
     assert "takes each 8×8 image (64 numbers)" in html
+    intro = html.split("What is this model?")[1].split("</p>")[0]
+    assert "This one is <code>mlp</code>" in intro and "`" not in intro
 
 
 def test_long_training_logs_are_folded():

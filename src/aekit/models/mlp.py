@@ -37,9 +37,7 @@ class MLPConfig(Checked):
     output_bias: OutputBias = "data_mean"  # data_mean: starts at the mean training image
 
 
-@register_model(
-    "mlp", MLPConfig, "fully-connected encoder/decoder (e.g. 784-128-64-12-3), any activation"
-)
+@register_model("mlp", MLPConfig, "fully-connected encoder and decoder, mirrored layer widths")
 class MLPAutoencoder(Autoencoder):
     def __init__(self, config: MLPConfig, input_shape, pixel_range="01"):
         super().__init__(config, input_shape, pixel_range)

@@ -8,6 +8,7 @@ import base64
 import html
 import json
 import logging
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -202,9 +203,14 @@ def _intro(run: Run, evaluation: dict[str, Any]) -> str:
     return (
         f"<p class='headline'><b>In short:</b> {html.escape(words)}</p>" * bool(words)
         + "<h2>What is this model?</h2><p class='lead'>"
-        + html.escape(model_paragraph(run.info, desc, run.model.variational))
+        + _code_spans(html.escape(model_paragraph(run.info, desc, run.model.variational)))
         + "</p>"
     )
+
+
+def _code_spans(text: str) -> str:
+    """Markdown's `name` as <code>name</code> in already escaped text."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 
 def _metrics(ev: dict[str, Any]) -> str:
