@@ -466,3 +466,66 @@ def test_csv_column_names_reach_the_run_the_explorer_and_decoded_rows(tmp_path, 
     assert main(["decode", str(run.run_dir), str(tmp_path / "z.npy"), "--out", str(out)]) == 0
     with np.load(out) as f:
         assert f["features"].tolist() == names and f["x"].shape == (3, 4)
+
+
+def _digits(n: int) -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return (load_digits().images[:n] * 255 / 16).astype(np.uint8)
+
+
+def test_a_few_images_with_no_model_chosen_train_the_linear_model_at_pca(tmp_path, caplog):
+    caplog.set_level("INFO")
+    run = aekit.train(
+        data=_digits(40),
+        train={"recon_every": 0},
+        model={"latent_dim": 4},
+        run={"out_dir": str(tmp_path)},
+        report=False,
+    )
+    cfg = _config(run)
+    assert cfg["model"] == {"name": "linear", "init": "pca", "latent_dim": 4}
+    assert cfg["train"]["optimizer"] == "sgd"
+    assert "36 training images: a nonlinear autoencoder would memorise them" in caplog.text
+    assert abs(run.result["val_mse_over_pca"] - 1) < 1e-3
+
+
+def test_a_model_chosen_for_few_images_is_kept_even_the_default_one(tmp_path):
+    run = aekit.train(
+        data=_digits(40),
+        model={"name": "mlp"},
+        train={"epochs": 1, "recon_every": 0},
+        run={"out_dir": str(tmp_path)},
+        report=False,
+    )
+    assert _config(run)["model"]["name"] == "mlp" and _config(run)["train"]["optimizer"] == "adam"
+
+
+def test_small_image_sets_get_at_least_2000_steps_unless_epochs_are_given():
+    from aekit.config import Config
+    from aekit.data import Dataset
+    from aekit.training.data_defaults import IMAGE_STEPS, fit_to_data
+
+    train = Dataset("digits", torch.from_numpy(_digits(900)).unsqueeze(1))
+    val = train.subset(torch.arange(10))
+    cfg = fit_to_data(Config(), train, val)
+    steps = -(-900 // cfg.train.batch_size)
+    assert cfg.model["name"] == "mlp" and cfg.train.epochs * steps >= IMAGE_STEPS
+    given = fit_to_data(Config.from_dict({"train": {"epochs": 20}}), train, val)
+    assert given.train.epochs == 20
+
+
+def test_the_linear_model_started_at_pca_reconstructs_as_pca():
+    from aekit._registry import create_model
+    from aekit.data import BatchMaker, Dataset
+    from aekit.evaluation.pca import PCABaseline
+
+    x = torch.from_numpy(_digits(100)).unsqueeze(1)
+    batches = BatchMaker(Dataset("digits", x), torch.device("cpu"))
+    model = create_model("linear", (1, 8, 8), latent_dim=5, init="pca")
+    model.init_from_data(batches)
+    unit = x.float() / 255
+    pca = PCABaseline.fit(unit.flatten(1), 5)
+    with torch.no_grad():
+        rec = model.reconstruct(unit).flatten(1)
+    assert torch.allclose(rec.double(), pca.reconstruct(unit.flatten(1)).double(), atol=1e-4)

@@ -162,8 +162,13 @@ class Config:
         return d
 
     def is_given(self, key: str) -> bool:
-        """Whether setting ``key`` ("train.lr") was given, or differs from its default."""
+        """Whether setting ``key`` ("train.lr", "model.name") was given, or differs from its
+        default."""
         section, name = key.split(".")
+        if section == "model":
+            if name == "name":
+                return key in self.given or self.model.get("name", "mlp") != "mlp"
+            return name in self.model
         default = getattr(SECTION_CLASSES[section](), name)
         return key in self.given or getattr(getattr(self, section), name) != default
 
@@ -208,6 +213,7 @@ def apply_config_dict(cfg: Config, d: dict[str, Any]) -> Config:
         if not isinstance(d["model"], dict):
             raise ConfigError("config section [model] must be a table of key = value")
         model = dict(d["model"])
+        out.given = out.given | {f"model.{k}" for k in model}
         if "name" in model and model["name"] != out.model.get("name"):
             out.model = {"name": model["name"]}
         out.model.update(model)
