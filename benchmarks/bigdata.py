@@ -20,6 +20,11 @@ are MNIST's training images tiled (or random bytes without ``--mnist``).
 
     python benchmarks/bigdata.py                          # 1 GiB limit, 4 GiB file, 3 epochs
     python benchmarks/bigdata.py --limit-mib 256 --epochs 2 --fit-n 60000 --rounds 1
+    python benchmarks/bigdata.py --skip fits --nproc 2 --epochs 2 --no-control
+
+With ``--nproc N`` the large run is ``torchrun --nproc_per_node N``, each rank in its own cgroup
+of ``--limit-mib`` (the file is ``--factor`` times one process's allowance) and each writing
+its own per-epoch figures.
 The training child stops right after its last epoch (``os._exit``): the end-of-run metrics pass
 over the map a chunk at a time too, but their float64 PCA over millions of rows takes minutes.
 """
@@ -72,9 +77,9 @@ class Recorder:
         self.rows.append({"epoch": state.epoch, "s": now - self.t, **mem})
         self.rows[-1]["img_s"] = self.n / self.rows[-1]["s"]
         if state.epoch == self.epochs:
-            self.out.write_text(
-                json.dumps({"n": self.n, "mapped": self.mapped, "epochs": self.rows})
-            )
+            rank = os.environ.get("RANK")
+            out = self.out if rank is None else self.out.with_suffix(f".rank{rank}.json")
+            out.write_text(json.dumps({"n": self.n, "mapped": self.mapped, "epochs": self.rows}))
             os._exit(0)  # skip the end-of-run metrics (see the module docstring)
         reset_peak()
         self.t = time.perf_counter()
@@ -154,15 +159,51 @@ def limiter(limit: int):
     return pre, lambda: None, "prlimit --as (counts the map: expect failure)", lambda: None
 
 
-def run_child(npy: Path, mmap: str, epochs: int, prefix=()) -> dict:
+def rank_limiter(limit: int, nproc: int):
+    """(argv prefix, cleanup, method, peak-reader): ``torchrun`` whose every rank first moves
+    itself (writing 0 to cgroup.procs: torchrun turns "$$" into "$") into a cgroup of its own
+    (cgroup v2 or v1 memory folder ``aekit-bigdata-<rank>``) limited to ``limit``; the
+    peak-reader gives each rank's cgroup peak (only rank 0 runs the callbacks)."""
+    cg = Path("/sys/fs/cgroup")
+    v2 = cg / "cgroup.controllers"
+    if v2.exists() and "memory" in v2.read_text().split():
+        base, knob, peak = cg, "memory.max", "memory.peak"
+    else:
+        base, knob, peak = cg / "memory", "memory.limit_in_bytes", "memory.max_usage_in_bytes"
+    d = f"{base}/aekit-bigdata-$LOCAL_RANK"
+    script = f'mkdir -p {d} && echo {limit} > {d}/{knob} && echo 0 > {d}/cgroup.procs && exec "$@"'
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    pre = [*torchrun, f"--nproc_per_node={nproc}", "--no-python", "sh", "-c", script, "sh"]
+    folders = [base / f"aekit-bigdata-{r}" for r in range(nproc)]
+
+    def cleanup():
+        for f in folders:
+            if f.is_dir():
+                f.rmdir()
+
+    def peaks():
+        return [int((f / peak).read_text()) // 2**20 for f in folders if (f / peak).exists()]
+
+    method = f"torchrun x{nproc}, each rank in its own cgroup ({base}/aekit-bigdata-R/{knob})"
+    return pre, cleanup, method, peaks
+
+
+def run_child(npy: Path, mmap: str, epochs: int, prefix=(), nproc: int = 1) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
     cmd = [*prefix, sys.executable, __file__, "--child", str(npy), mmap, str(epochs), str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    res = json.loads(out.read_text()) if out.stat().st_size else {}
+    if nproc > 1:
+        ranks = [out.with_suffix(f".rank{r}.json") for r in range(nproc)]
+        res = {"ranks": [json.loads(p.read_text()) for p in ranks if p.exists()]}
+        for p in ranks:
+            p.unlink(missing_ok=True)
+        res["epochs"] = res["ranks"][0]["epochs"] if res["ranks"] else []
+    else:
+        res = json.loads(out.read_text()) if out.stat().st_size else {}
     out.unlink()
-    res.update(rc=proc.returncode, stderr_tail=proc.stderr[-300:] if proc.returncode else "")
+    res.update(rc=proc.returncode, stderr_tail=proc.stderr[-3000:] if proc.returncode else "")
     return res
 
 
@@ -198,24 +239,28 @@ def larger(args, tmp: Path) -> dict:
     n = int(args.factor * limit) // (ROW[0] * ROW[1] * ROW[2])
     npy = tmp / "big.npy"
     generate(npy, n, args.mnist, drop_cache=True)
-    prefix, cleanup, method, peak = limiter(limit)
+    prefix, cleanup, method, peak = (
+        limiter(limit) if args.nproc == 1 else rank_limiter(limit, args.nproc)
+    )
     print(
         f"limit {args.limit_mib} MiB by {method}; file {npy.stat().st_size / 2**30:.2f} GiB",
         flush=True,
     )
     try:
-        res = run_child(npy, "always", args.epochs, prefix)
+        res = run_child(npy, "always", args.epochs, prefix, args.nproc)
         cg_peak = peak()
         control = run_child(npy, "never", 1, prefix) if args.control else {}
     finally:
         cleanup()
         npy.unlink()
-    for e in res.get("epochs", []):
-        print(
-            f"  epoch {e['epoch']}: {e['img_s']:,.0f} img/s, peak RSS {e['VmHWM']} MiB "
-            f"(end: anon {e['RssAnon']}, file {e['RssFile']})",
-            flush=True,
-        )
+    for r, rank in enumerate(res.get("ranks", [res])):
+        for e in rank.get("epochs", []):
+            print(
+                f"  rank {r} epoch {e['epoch']}: {e['img_s']:,.0f} img/s (the job's), peak RSS "
+                f"{e['VmHWM']} MiB (end: anon {e['RssAnon']}, file {e['RssFile']})",
+                flush=True,
+            )
+    print(res.get("stderr_tail", ""))
     print(f"  rc {res['rc']}; cgroup peak {cg_peak} MiB; in-memory control rc {control.get('rc')}")
     return {
         "limit_mib": args.limit_mib,
@@ -242,6 +287,7 @@ def main() -> None:
     ap.add_argument("--no-control", dest="control", action="store_false")
     ap.add_argument("--random", dest="mnist", action="store_false", help="random bytes, no MNIST")
     ap.add_argument("--tmp", default=None, help="folder for the generated files (default /tmp)")
+    ap.add_argument("--nproc", type=int, default=1, help="the large run under torchrun, N ranks")
     ap.add_argument("--json", help="write the figures here too")
     args = ap.parse_args()
     import torch
