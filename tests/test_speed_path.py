@@ -443,3 +443,28 @@ def test_batchnorm_in_eval_mode_is_handed_to_autograd():
     assert step(x, target).item() == pytest.approx(ref_loss, rel=1e-6)
     for p, r in zip(model.parameters(), ref, strict=True):
         torch.testing.assert_close(p.grad, r)
+
+
+def test_flatten_gives_a_channels_last_batch_its_gradient_channels_last():
+    """A conv encoder trained channels-last: the gradient reaching its last ReLU has the
+    ReLU's own (NHWC) layout, with the values autograd's flatten gives, twice differentiable."""
+    from aekit.models.base import Flatten
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 8, 5, 5, generator=g).contiguous(memory_format=torch.channels_last)
+    up = torch.randn(4, 200, generator=g)
+    grads = {}
+    for name, flat in (("aekit", Flatten()), ("torch", lambda t: t.flatten(1))):
+        leaf = x.clone().requires_grad_()
+        h = torch.relu(leaf)  # (B, C, H, W) channels-last, not a leaf: as in the encoder
+        h.register_hook(lambda gr, name=name: grads.__setitem__(name, gr))
+        y = flat(h)
+        assert torch.equal(y, x.relu().flatten(1))
+        y.backward(up)
+    assert torch.equal(grads["aekit"], grads["torch"])
+    assert grads["aekit"].is_contiguous(memory_format=torch.channels_last)
+    assert not grads["torch"].is_contiguous(memory_format=torch.channels_last)  # the fix's why
+    c = x.clone().requires_grad_()
+    (gc,) = torch.autograd.grad(Flatten()(c * 1).pow(2).sum(), c, create_graph=True)
+    (gg,) = torch.autograd.grad(gc.sum(), c)
+    assert torch.equal(gg, torch.full_like(c, 2.0))
