@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from aekit.cli.flags import add_run_and_data
+
 
 def add_parser(sub) -> list[str]:
     p = sub.add_parser(
@@ -14,14 +16,11 @@ def add_parser(sub) -> list[str]:
         "test set), beside PCA with the same number of components fitted on the run's "
         "training data. Writes eval.json (eval_<data>_<split>.json for other data).",
     )
-    p.add_argument("run_dir", help="a run folder made by `aekit train`")
-    p.add_argument("--data", help="evaluate on other data of the same shape (name or path)")
-    p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
-    p.add_argument(
-        "--split",
-        default="test",
-        choices=["test", "val", "train", "all"],
-        help="which data (default test: validation when the data have no test set)",
+    add_run_and_data(
+        p,
+        "test",
+        "which data (default test: validation when the data have no test set)",
+        "evaluate on other data of the same shape (name or path)",
     )
     p.add_argument(
         "--nll-samples", type=int, default=0, help="VAEs: importance samples for the NLL (e.g. 100)"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from aekit.cli.flags import add_run_and_data
+
 
 def add_parser(sub) -> list[str]:
     p = sub.add_parser(
@@ -14,21 +16,13 @@ def add_parser(sub) -> list[str]:
         "decoding of the point under the cursor, a decoded grid over the visible plane and a "
         "slider per code dimension. Stop it with Ctrl-C.",
     )
-    p.add_argument("run_dir", help="a run folder made by `aekit train`")
+    add_run_and_data(p, "all", "which data to show (default all)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free one)")
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: the whole network)"
     )
     p.add_argument("--n", type=int, default=2000, help="data points to show (a seeded sample)")
     p.add_argument("--seed", type=int, default=0, help="seed of that sample")
-    p.add_argument(
-        "--split",
-        default="all",
-        choices=["all", "train", "val", "test"],
-        help="which data to show (default all)",
-    )
-    p.add_argument("--data", help="dataset name or path (default: the run's data)")
-    p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
     p.add_argument("--no-browser", action="store_true", help="print the address, open nothing")
     return ["explore"]
 

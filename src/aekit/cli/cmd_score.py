@@ -7,6 +7,8 @@ import io
 import sys
 from pathlib import Path
 
+from aekit.cli.flags import add_run_and_data
+
 
 def add_parser(sub) -> list[str]:
     p = sub.add_parser(
@@ -18,12 +20,7 @@ def add_parser(sub) -> list[str]:
         "share A of fresh inliers is flagged; contamination:Q flags the highest Q of the "
         "scored data; auto uses median + 3.5 robust SDs of the log-scores.",
     )
-    p.add_argument("run_dir", help="a run folder made by `aekit train`")
-    p.add_argument("--data", help="dataset name or path (default: the run's data)")
-    p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
-    p.add_argument(
-        "--split", default="test", choices=["all", "train", "val", "test"], help="(default test)"
-    )
+    add_run_and_data(p, "test", "which data to score (default test)")
     p.add_argument("--threshold", default="fpr:0.05", help="fpr:A, contamination:Q or auto")
     p.add_argument("--out", default="scores.csv", help="CSV: index, score, anomaly, threshold")
     p.add_argument("--labels", help="file of one label per sample (.npy or CSV; 1 = anomaly)")

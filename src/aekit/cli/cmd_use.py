@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-RUN_DIR = "a run folder made by `aekit train`"
+from aekit.cli.flags import RUN_DIR, add_run_and_data
 
 
 def add_parser(sub) -> list[str]:
@@ -33,15 +33,7 @@ def add_parser(sub) -> list[str]:
     g.add_argument("--out", default="generated.png", help="PNG file to write")
 
     e = sub.add_parser("encode", help="codes of a dataset to a .npy file (labels beside)")
-    e.add_argument("run_dir", help=RUN_DIR)
-    e.add_argument("--data", help="dataset name or path (default: the run's data)")
-    e.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
-    e.add_argument(
-        "--split",
-        default="all",
-        choices=["all", "train", "val", "test"],
-        help="which data to encode (default all)",
-    )
+    add_run_and_data(e, "all", "which data to encode (default all)")
     e.add_argument("--out", default="codes.npy", help=".npy file for the codes (N, latent)")
 
     d = sub.add_parser("decode", help="decode codes from a .npy file to images (.npz or .png)")

@@ -1,0 +1,21 @@
+"""Arguments several commands share: a run folder, and the data to use it on."""
+
+from __future__ import annotations
+
+import argparse
+
+RUN_DIR = "a run folder made by `aekit train`"
+SPLITS = ("all", "train", "val", "test")
+
+
+def add_run_and_data(
+    p: argparse.ArgumentParser,
+    split: str,
+    split_help: str,
+    data_help: str = "dataset name or path (default: the run's data)",
+) -> None:
+    """RUN_DIR, --data, --data-dir and --split (default ``split``)."""
+    p.add_argument("run_dir", help=RUN_DIR)
+    p.add_argument("--data", help=data_help)
+    p.add_argument("--data-dir", help="folder with the IDX files (mnist, fashion-mnist)")
+    p.add_argument("--split", default=split, choices=SPLITS, help=split_help)
