@@ -202,8 +202,8 @@ def test_own_idx_files_in_mnist_format_load_with_a_note(tmp_path, caplog):
         ("label\n1\n0\n", "only a label column"),
         ("a,b\n1,2\n3\n", "ragged: row 3 has 1 values but the header has 2"),
         ("1,2\n3,4,5\n", "ragged: row 2 has 3 values but the first row has 2"),
-        ("a,b\n1,2\n3,\n", "row 3, column 'b' is '', not a number"),
-        ("a,b\n1,x\n", "column 'b' is 'x', not a number"),
+        ("a,b\n1,\n3,\n", "column 'b' has no values"),
+        ("a,b\n1,2\n3,4\n5,x\n", "column 'b' holds numbers but row 3 is 'x'"),
         ("a,label\n1,0\n2,nan\n", "not a whole number"),
     ],
     ids=[

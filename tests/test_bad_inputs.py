@@ -48,7 +48,7 @@ def make_files(w: Path) -> None:
     (w / "header_only.csv").write_text("a,b,c\n")
     (w / "ragged.csv").write_text("a,b,c\n1,2,3\n4,5\n6,7,8\n")
     (w / "label_only.csv").write_text("label\n1\n2\n3\n")
-    (w / "strings.csv").write_text("a,b\n1,x\n2,y\n3,z\n")
+    (w / "strings.csv").write_text("a,b\n1,2\n2,3\n3,x\n4,5\n")  # a word among numbers
     (w / "bad.toml").write_text("[train\nepochs = 3\n")
     (w / "wrong_shape.toml").write_text("train = 3\n")
     (w / "unknown_section.toml").write_text("[trian]\nepochs = 3\n")

@@ -199,8 +199,8 @@ def test_csv_with_header_and_label_column(tmp_path):
     (tmp_path / "t.csv").write_text("\n".join(rows))
     d = aekit.load_dataset(str(tmp_path / "t.csv"), split="all")
     assert d.sample_shape == (2,) and d.labels.tolist()[:4] == [0, 1, 0, 1]
-    (tmp_path / "bad.csv").write_text("a,b\n1,x\n")
-    with pytest.raises(aekit.DataError, match="numeric"):
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,x\n4,5\n")
+    with pytest.raises(aekit.DataError, match="holds numbers"):
         aekit.load_dataset(str(tmp_path / "bad.csv"), split="all")
 
 

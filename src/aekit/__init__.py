@@ -27,6 +27,7 @@ _LAZY = {
     "write_model_card": ("aekit.report.card", "write_model_card"),
     "AutoencoderReducer": ("aekit.sklearn", "AutoencoderReducer"),
     "AutoencoderAnomalyDetector": ("aekit.sklearn", "AutoencoderAnomalyDetector"),
+    "top_contributions": ("aekit.evaluation.contributions", "top_contributions"),
 }
 
 
@@ -64,6 +65,8 @@ __all__ = [
     "load_dataset",
     "model_summary",
     "register_model",
+    "train",
+    "top_contributions",
     "train",
     "train_recipe",
     "write_figure",

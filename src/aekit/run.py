@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from aekit._registry import create_model
 from aekit.config import Config
 from aekit.data import Dataset, chunks, has_test_split, load_dataset
+from aekit.data.tabular import conform_table
 from aekit.errors import AekitError, DataError
 from aekit.evaluation.evaluate import (
     decode_unit,
@@ -250,6 +251,8 @@ class Run:
             kw["grayscale"] = shape[0] == 1
             kw["image_size"] = kw["image_size"] or list(shape[1:])
         ds = load_dataset(name, ddir, split, **kw)
+        if self.info["model"].get("columns"):  # a mixed table: the run's own encoding
+            ds = conform_table(ds, self.info["model"])
         if list(ds.sample_shape) != list(shape):
             raise DataError(
                 f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "

@@ -11,10 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names, check_is_fitted, validate_data
 
 from aekit.anomaly import ThresholdRule, rule_for
-from aekit.data import from_range, to_range
+from aekit.data import Dataset, from_range, to_range
+from aekit.data.tabular import Table, TableSpec, is_frame, table_from_frame
+from aekit.errors import ConfigError, DataError
+from aekit.evaluation.contributions import column_contributions, is_table, top_contributions
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +31,36 @@ class _AutoencoderEstimator(BaseEstimator):
     in [0, 1]: the rule of :class:`aekit.data.Scaling`, the same as ``aekit train`` on a file.
     """
 
-    def _fit_model(self, X) -> np.ndarray:
-        from aekit.api import train
+    def _fit_model(self, X):
         from aekit.data import array_to_dataset
 
-        X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=2)
-        data = array_to_dataset(X, None, "X")
-        self.scaling_ = data.scaling
+        if is_table(X):  # a DataFrame or an object array: the tabular model (data/tabular.py)
+            data = Dataset("X", torch.from_numpy(self._encode_table(X, reset=True)))
+            model = self._model_dict("tabular", self.table_spec_.to_dict())
+            self.scaling_ = None
+        else:
+            X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=2)
+            data = array_to_dataset(X, None, "X")
+            model = self._model_dict(self.model, {})
+            self.scaling_, self.table_spec_ = data.scaling, None
+        self._train(data, model, len(X))
+        return X
+
+    def _model_dict(self, name: str, table: dict) -> dict[str, Any]:
+        if table and self.model not in ("mlp", "tabular"):
+            raise ConfigError(
+                f"a table (DataFrame) takes model='tabular', not {self.model!r}; "
+                "leave model at its default or pass a numeric array"
+            )
         opts = dict(self.model_options or {})
-        model = {"name": self.model, "latent_dim": self.latent_dim, **opts}
+        model = {"name": name, "latent_dim": self.latent_dim, **opts, **table}
         if self.hidden is not None:
             model["hidden"] = list(self.hidden)
+        return model
+
+    def _train(self, data: Dataset, model: dict[str, Any], n: int) -> None:
+        from aekit.api import train
+
         with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
             out_dir = self.out_dir if self.out_dir is not None else tmp
             run = train(
@@ -47,7 +69,7 @@ class _AutoencoderEstimator(BaseEstimator):
                     "model": model,
                     "train": {
                         "epochs": self.epochs,
-                        "batch_size": min(self.batch_size, len(X)),
+                        "batch_size": min(self.batch_size, n),
                         "lr": self.lr,
                         "loss": self.loss,
                         "seed": self.random_state,
@@ -64,11 +86,34 @@ class _AutoencoderEstimator(BaseEstimator):
         self.model_ = run.model.cpu().eval()
         self.run_dir_ = run.run_dir if self.out_dir is not None else None
         self.history_ = run.history
-        return X
+
+    def _encode_table(self, X, reset: bool) -> np.ndarray:
+        """A DataFrame (or object array) encoded for the tabular model: (N, D) float32; on
+        ``reset`` the encoding (``table_spec_``) is fitted to X first."""
+        if reset and len(X) < 2:
+            raise DataError(f"a table of {len(X)} row(s) is too small to fit; pass 2 or more rows")
+        _check_feature_names(self, X, reset=reset)
+        if is_frame(X):
+            table = table_from_frame(X)
+        else:
+            X = np.asarray(X, dtype=object)
+            if X.ndim != 2:
+                raise DataError(f"a table must be 2-D (rows, columns); got shape {X.shape}")
+            names = list(getattr(self, "table_columns_", [f"x{j}" for j in range(X.shape[1])]))
+            if len(names) != X.shape[1]:
+                raise DataError(f"X has {X.shape[1]} columns; the model was fitted on {len(names)}")
+            table = Table(names, [X[:, j] for j in range(X.shape[1])], [False] * X.shape[1])
+        if reset:
+            self.table_spec_ = TableSpec.fit(table)
+            self.table_columns_ = list(table.names)
+            self.n_features_in_ = len(table.names)
+        return self.table_spec_.encode(table)
 
     def _to_model(self, X) -> torch.Tensor:
         """X -> float32 tensor in the model's pixel range, shaped (N, *input_shape)."""
         check_is_fitted(self, "model_")
+        if self.table_spec_ is not None:
+            return torch.from_numpy(self._encode_table(X, reset=False))
         X = validate_data(self, X, dtype="numeric", allow_nd=True, reset=False)
         shape = self.model_.input_shape
         if X.ndim == 4 and X.shape[1] != shape[0] and X.shape[-1] == shape[0]:
@@ -78,7 +123,12 @@ class _AutoencoderEstimator(BaseEstimator):
         return to_range(unit, self.model_.pixel_range)
 
     def _from_model(self, x: torch.Tensor) -> np.ndarray:
-        """Model-range output -> the units of the training X, as float64 (N, ...)."""
+        """Model-range output -> the units of the training X, as float64 (N, ...); a table's
+        rows as an object array (N, n_columns) in the training columns' order: numbers (NaN
+        where the model expects a missing cell) and category names."""
+        if self.table_spec_ is not None:
+            cols = dict(zip(self.table_spec_.columns, self.table_spec_.decode(x.numpy())))
+            return np.stack([cols[c] for c in self.table_columns_], 1)
         unit = from_range(x, self.model_.pixel_range).double()
         return self.scaling_.from_unit(unit).numpy().reshape(len(x), *self._x_shape())
 
@@ -218,13 +268,14 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         rule = self._rule()
         self.calibration_scores_ = None
         if rule.needs_inliers:  # hold out inliers the model never sees, to calibrate on
-            X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=4)
+            if not is_table(X):
+                X = validate_data(self, X, dtype="numeric", allow_nd=True, ensure_min_samples=4)
             if not 0.0 < self.calibration < 1.0:
                 raise ValueError(f"calibration must be in (0, 1); got {self.calibration}")
             n_cal = min(len(X) - 2, max(1, round(len(X) * self.calibration)))
             perm = np.random.default_rng(self.random_state).permutation(len(X))
-            self._fit_model(X[perm[n_cal:]])
-            self.calibration_scores_ = self.decision_function(X[perm[:n_cal]])
+            self._fit_model(_rows(X, perm[n_cal:]))
+            self.calibration_scores_ = self.decision_function(_rows(X, perm[:n_cal]))
         else:
             X = self._fit_model(X)
         self.decision_scores_ = self.decision_function(X)
@@ -240,9 +291,12 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
 
     @torch.no_grad()
     def error_maps(self, X) -> np.ndarray:
-        """Squared reconstruction error per pixel (N, *sample shape) in [0, 1] units."""
+        """Squared reconstruction error per pixel (N, *sample shape) in [0, 1] units; for a
+        table, each column's term of the score (N, n_columns), as :meth:`explain`."""
         x = self._to_model(X).double()
         model, pr = self._model64(), self.model_.pixel_range
+        if self.table_spec_ is not None:
+            return column_contributions(model, x)
         out = []
         for i in range(0, len(x), 1000):
             xb = x[i : i + 1000]
@@ -251,9 +305,39 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         return torch.cat(out).numpy()
 
     def decision_function(self, X) -> np.ndarray:
-        """Mean squared reconstruction error per sample (N,): higher = more anomalous."""
+        """Anomaly score per sample (N,), higher = more anomalous: the mean squared
+        reconstruction error in [0, 1] units; for a table, the sum of the column terms."""
         e = self.error_maps(X)
-        return e.reshape(len(e), -1).mean(1)
+        e = e.reshape(len(e), -1)
+        return e.sum(1) if self.table_spec_ is not None else e.mean(1)
+
+    def explain(self, X):
+        """Each column's contribution to each row's score; a row's contributions sum to its
+        :meth:`decision_function` score. A DataFrame (rows x the training columns, in their
+        order) when X is one; else ``(contributions (N, n_columns), column names)``.
+
+        Tables: a number's squared error in robust-scaled units ((x - median) / IQR) plus the
+        cross-entropy of its missing mask; a category's cross-entropy. Arrays of numbers: each
+        feature's squared error in [0, 1] units divided by the number of features."""
+        check_is_fitted(self, "model_")
+        e = self.error_maps(X)
+        e = e.reshape(len(e), -1)
+        if self.table_spec_ is None:
+            names = [str(n) for n in getattr(self, "feature_names_in_", [])] or [
+                f"x{j}" for j in range(e.shape[1])
+            ]
+            return e / e.shape[1], names
+        order = [self.table_spec_.columns.index(c) for c in self.table_columns_]
+        e, names = e[:, order], list(self.table_columns_)
+        if is_frame(X):
+            frame = type(X) if hasattr(type(X), "from_dict") else None
+            if frame is not None:
+                return frame(e, index=X.index, columns=names)
+        return e, names
+
+    def top_contributions(self, X, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Per row, its ``k`` largest (column, contribution) pairs, largest first."""
+        return top_contributions(self, X, k)
 
     def predict(self, X) -> np.ndarray:
         """1 where the score exceeds the training threshold (an outlier), else 0."""
@@ -262,6 +346,11 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         return self.fit(X).labels_
+
+
+def _rows(X, idx: np.ndarray):
+    """Rows ``idx`` of an array or a DataFrame."""
+    return X.iloc[idx] if is_frame(X) else X[idx]
 
 
 __all__ = ["AutoencoderAnomalyDetector", "AutoencoderReducer"]

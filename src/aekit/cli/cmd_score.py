@@ -93,9 +93,14 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
 
 
 def per_sample_error(run, x):
-    """Mean squared reconstruction error of each sample, in [0, 1] units: (N,)."""
+    """Mean squared reconstruction error of each sample, in [0, 1] units: (N,); for a mixed
+    table (the tabular model), the sum of its column terms (aekit.evaluation.contributions)."""
     import torch
 
+    from aekit.evaluation.contributions import column_contributions, is_table_model
+
+    if is_table_model(run.model):
+        return torch.from_numpy(column_contributions(run.model, x).sum(1))
     out = []
     for i in range(0, len(x), 1024):
         xb = x[i : i + 1024]

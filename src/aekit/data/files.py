@@ -13,6 +13,7 @@ import torch
 
 import aekit.data.mapped as mapped
 from aekit.data.dataset import Dataset, Scaling
+from aekit.data.tabular import TableSpec, table_from_rows
 from aekit.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -311,9 +312,10 @@ def _npz_arrays(obj, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def load_csv(path: Path) -> Dataset:
-    """A CSV of numeric columns. A first row that is not all numbers is the header: its names
-    label the features, and a column named label/target/y/class (numbers or text) becomes the
-    labels."""
+    """A CSV table. A first row that is not all numbers is the header: its names label the
+    features, and a column named label/target/y/class (numbers or text) becomes the labels.
+    Numbers only: min-max scaled rows; with text, booleans or empty cells: a mixed table for
+    the ``tabular`` model (``aekit.data.tabular``)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if r]
@@ -342,20 +344,28 @@ def load_csv(path: Path) -> Dataset:
             f"{str(path)!r} has only a label column ({names[label_col]!r}); "
             "it needs at least one numeric feature column"
         )
-    x = np.empty((len(rows), len(feats)), dtype=np.float64)
-    for i, r in enumerate(rows):
-        for k, j in enumerate(feats):
-            try:
-                x[i, k] = float(r[j])
-            except ValueError:
-                raise DataError(
-                    f"{str(path)!r}: row {i + 1 + bool(header)}, column {names[j]!r} is "
-                    f"{r[j]!r}, not a number; every feature column must be numeric"
-                ) from None
     y = None if label_col is None else np.array([_label(r[label_col]) for r in rows], dtype=object)
     if y is not None:
         y = y.astype(str) if any(isinstance(v, str) for v in y) else y.astype(np.float64)
-    return array_to_dataset(x, y, path.stem, features=[names[j] for j in feats] if header else None)
+    fnames = [names[j] for j in feats]
+    try:
+        x = np.array([[float(r[j]) for j in feats] for r in rows], dtype=np.float64)
+    except ValueError:
+        x = None
+    if x is None or np.isnan(x).any():  # text, booleans or missing cells: a mixed table
+        return _table_csv(path.stem, fnames, [[r[j] for j in feats] for r in rows], y)
+    return array_to_dataset(x, y, path.stem, features=fnames if header else None)
+
+
+def _table_csv(name: str, names: list[str], rows: list[list[str]], y) -> Dataset:
+    """A CSV with categories or missing cells, encoded for the ``tabular`` model
+    (``aekit.data.tabular``); the encoding travels in ``info["table"]``."""
+    table = table_from_rows(names, rows)
+    spec = TableSpec.fit(table)
+    x = torch.from_numpy(spec.encode(table))
+    labels, classes = (None, None) if y is None else labels_from(y, len(x), name)
+    info = {"features": names, "table": spec.to_dict()}
+    return Dataset(name, x, labels, classes=classes, info=info)
 
 
 def _is_number(v: str) -> bool:

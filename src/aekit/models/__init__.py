@@ -8,6 +8,7 @@ from aekit.models import (  # noqa: F401  (registration side effect: one line pe
     mlp,
     sparse,
     stacked,
+    tabular,
     vae,
 )
 from aekit.models.base import AEOutput, Autoencoder, eval_mode

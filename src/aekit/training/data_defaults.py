@@ -12,6 +12,7 @@ import math
 from aekit._registry import model_config
 from aekit.config import Config
 from aekit.data import Dataset
+from aekit.models.tabular import table_model
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
     output activation, lr and epochs, fitted to the data (a new Config; ``cfg`` is unchanged)."""
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train), model=dict(cfg.model))
     t = cfg.train
+    if "table" in train.info:  # categories or missing cells: the tabular model's layout
+        cfg.model = table_model(cfg.model, train.info["table"])
     if train.x.dim() == 2 and train.x.dtype.is_floating_point:
         _table_defaults(cfg, train.x.shape[1], len(train))
     elif train.is_image:

@@ -1,0 +1,92 @@
+"""Which columns make a row anomalous: each column's share of a row's anomaly score.
+
+For the ``tabular`` model a column's contribution is its loss term (``aekit.models.tabular``:
+squared error in robust-scaled units plus its missing-mask term for a number, cross-entropy for
+a category) and a row's terms sum to its score. For other models on (N, D) rows it is the
+squared reconstruction error of the feature in [0, 1] units divided by D, so that a row's terms
+sum to its score, the mean squared error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from aekit.data.tabular import TableSpec, encode_frame, is_frame
+from aekit.models.tabular import TabularAutoencoder
+
+
+def is_table(x) -> bool:
+    """A DataFrame or an object array: data for the ``tabular`` model."""
+    return is_frame(x) or (isinstance(x, np.ndarray) and x.dtype == object)
+
+
+def is_table_model(model) -> bool:
+    """Whether ``model`` is the ``tabular`` family: its score is the sum of column terms."""
+    return isinstance(model, TabularAutoencoder)
+
+
+@torch.no_grad()
+def column_contributions(model, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    """(N, n_columns) float64 contributions of rows ``x`` (encoded rows for the tabular model;
+    [0, 1] units for others); each row sums to its anomaly score."""
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(next(model.parameters()).dtype)
+        if isinstance(model, TabularAutoencoder):
+            out.append(model.row_contributions(xb).double())
+        else:
+            err = (model.reconstruct(xb) - xb).flatten(1).double().pow(2)
+            out.append(err / err.shape[1])
+    n_cols = len(column_names(model, None))
+    return torch.cat(out).numpy() if out else np.zeros((0, n_cols))
+
+
+def column_names(model, features: list[str] | None) -> list[str]:
+    """The names of :func:`column_contributions`' columns."""
+    if isinstance(model, TabularAutoencoder) and model.config.columns:
+        return list(model.config.columns)
+    return list(features) if features else [f"x[{j}]" for j in range(model.input_dim)]
+
+
+def _run_rows(run, X) -> tuple[torch.Tensor, list[str]]:
+    """Rows of ``X`` (a Dataset the run loaded, a DataFrame or encoded rows) for a run's model,
+    and the column names."""
+    model = run.model
+    features = run.info.get("data", {}).get("features")
+    tab = isinstance(model, TabularAutoencoder) and bool(model.config.columns)
+    if is_frame(X):
+        if not tab:
+            return torch.as_tensor(np.asarray(X, np.float32)), column_names(model, list(X.columns))
+        spec = TableSpec.from_dict(model.config.__dict__)
+        return torch.from_numpy(encode_frame(X, spec)[0]), column_names(model, None)
+    if hasattr(X, "x") and hasattr(X, "to_unit"):  # a Dataset
+        x = X.to_unit(X.x) if not tab else X.x.float()
+        return x, column_names(model, features)
+    return torch.as_tensor(X), column_names(model, features)
+
+
+def top_contributions(source, X, k: int = 3) -> list[list[tuple[str, float]]]:
+    """Per row of ``X``, its ``k`` largest column contributions as (column, value), largest
+    first. ``source``: a fitted ``AutoencoderAnomalyDetector`` (X as it takes it) or an
+    ``aekit.Run`` (X: a Dataset from ``run.data(...)``, a DataFrame, or encoded rows)."""
+    if hasattr(source, "explain"):
+        res = source.explain(X)
+        if is_frame(res):
+            values, names = res.to_numpy(np.float64), [str(c) for c in res.columns]
+        else:
+            values, names = res
+    else:
+        x, names = _run_rows(source, X)
+        values = column_contributions(source.model, x)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    return [[(names[j], float(values[i, j])) for j in row] for i, row in enumerate(order)]
+
+
+__all__ = [
+    "column_contributions",
+    "column_names",
+    "is_table",
+    "is_table_model",
+    "top_contributions",
+]
