@@ -86,10 +86,17 @@ def test_unseen_category_goes_to_the_unknown_slot(detector, table):
     assert np.isfinite(detector.decision_function(rows)).all()
 
 
-def test_a_reloaded_encoding_scores_the_same(detector, table, tmp_path):
-    spec = TableSpec.from_dict(detector.model_.config.__dict__)
-    assert spec == detector.table_spec_
-    assert spec.categories[spec.columns.index("side") - spec.numeric] == ["down", "up"]
+def test_the_saved_run_applies_the_same_encoding(table, tmp_path):
+    train, new = table.iloc[:300], table.iloc[300:340].copy()
+    new.loc[new.index[0], "quad"] = "never-seen"
+    det = AutoencoderAnomalyDetector(**{**FAST, "epochs": 5}, out_dir=str(tmp_path)).fit(train)
+    run = aekit.Run.load(det.run_dir_)  # config.json + model.safetensors, nothing pickled
+    assert run.info["model"]["categories"][1] == ["down", "up"]
+    top = aekit.top_contributions(run, new, k=len(table.columns))
+    sums = np.array([sum(v for _, v in row) for row in top])
+    np.testing.assert_allclose(sums, det.decision_function(new), rtol=1e-4)
+    assert {c for c, _ in top[0]} == set(table.columns)
+    assert [v for _, v in top[0]] == sorted((v for _, v in top[0]), reverse=True)
 
 
 def test_all_missing_column_is_refused_in_one_line(table):

@@ -29,6 +29,9 @@ class _AutoencoderEstimator(BaseEstimator):
     X: (N, D) numbers (each feature min-max scaled to [0, 1] with the training minimum and
     maximum) or images (N, H, W), (N, C, H, W), (N, H, W, C): uint8 (divided by 255) or floats
     in [0, 1]: the rule of :class:`aekit.data.Scaling`, the same as ``aekit train`` on a file.
+    A pandas DataFrame (or an object array) is a table with numbers, booleans, categories and
+    missing cells: it is encoded by :mod:`aekit.data.tabular` (fitted on the training X, kept
+    as ``table_spec_`` and in the model's config) for the ``tabular`` model.
     """
 
     def _fit_model(self, X):
