@@ -17,7 +17,12 @@ from aekit.anomaly import ThresholdRule, rule_for
 from aekit.data import Dataset, from_range, to_range
 from aekit.data.tabular import Table, TableSpec, is_frame, table_from_frame
 from aekit.errors import ConfigError, DataError
-from aekit.evaluation.contributions import column_contributions, is_table, top_contributions
+from aekit.evaluation.contributions import (
+    column_contributions,
+    is_table,
+    table_scores,
+    top_contributions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -310,18 +315,21 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score per sample (N,), higher = more anomalous: the mean squared
         reconstruction error in [0, 1] units; for a table, the sum of the column terms."""
+        if self.table_spec_ is not None:
+            return table_scores(self._model64(), self._to_model(X).double())
         e = self.error_maps(X)
-        e = e.reshape(len(e), -1)
-        return e.sum(1) if self.table_spec_ is not None else e.mean(1)
+        return e.reshape(len(e), -1).mean(1)
 
     def explain(self, X):
         """Each column's contribution to each row's score; a row's contributions sum to its
         :meth:`decision_function` score. A DataFrame (rows x the training columns, in their
         order) when X is one; else ``(contributions (N, n_columns), column names)``.
 
-        Tables: a number's squared error in robust-scaled units ((x - median) / IQR) plus the
-        cross-entropy of its missing mask; a category's cross-entropy. Arrays of numbers: each
-        feature's squared error in [0, 1] units divided by the number of features."""
+        Tables: the score (a number's squared error in robust-scaled units, (x - median) / IQR,
+        plus the cross-entropy of its missing mask; a category's cross-entropy; summed over the
+        columns) shared out in proportion to each column's term with that column hidden from
+        the encoder (predicted from the others). Arrays of numbers: each feature's squared
+        error in [0, 1] units divided by the number of features."""
         check_is_fitted(self, "model_")
         e = self.error_maps(X)
         e = e.reshape(len(e), -1)

@@ -97,10 +97,10 @@ def per_sample_error(run, x):
     table (the tabular model), the sum of its column terms (aekit.evaluation.contributions)."""
     import torch
 
-    from aekit.evaluation.contributions import column_contributions, is_table_model
+    from aekit.evaluation.contributions import is_table_model, table_scores
 
     if is_table_model(run.model):
-        return torch.from_numpy(column_contributions(run.model, x).sum(1))
+        return torch.from_numpy(table_scores(run.model, x))
     out = []
     for i in range(0, len(x), 1024):
         xb = x[i : i + 1024]

@@ -1,8 +1,10 @@
 """Which columns make a row anomalous: each column's share of a row's anomaly score.
 
-For the ``tabular`` model a column's contribution is its loss term (``aekit.models.tabular``:
-squared error in robust-scaled units plus its missing-mask term for a number, cross-entropy for
-a category) and a row's terms sum to its score. For other models on (N, D) rows it is the
+For the ``tabular`` model a row's score is the sum of its column loss terms
+(``aekit.models.tabular``: squared error in robust-scaled units plus its missing-mask term for a
+number, cross-entropy for a category), and the score is shared out over the columns in
+proportion to each column's leave-one-out term (the column hidden from the encoder), so that a
+row's contributions sum to its score and a wrong cell is blamed on its own column. For other models on (N, D) rows it is the
 squared reconstruction error of the feature in [0, 1] units divided by D, so that a row's terms
 sum to its score, the mean squared error.
 """
@@ -24,6 +26,16 @@ def is_table(x) -> bool:
 def is_table_model(model) -> bool:
     """Whether ``model`` is the ``tabular`` family: its score is the sum of column terms."""
     return isinstance(model, TabularAutoencoder)
+
+
+@torch.no_grad()
+def table_scores(model, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    """(N,) float64 anomaly scores of encoded rows ``x`` for the tabular model."""
+    dtype = next(model.parameters()).dtype
+    parts = [
+        model.row_scores(x[i : i + batch_size].to(dtype)) for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(parts).double().numpy() if parts else np.zeros(0)
 
 
 @torch.no_grad()
@@ -88,5 +100,6 @@ __all__ = [
     "column_names",
     "is_table",
     "is_table_model",
+    "table_scores",
     "top_contributions",
 ]

@@ -1,7 +1,8 @@
 """Autoencoder for mixed tables: robust-scaled numbers with missing masks, embedded categories,
 and a cross-entropy head per categorical column (the layout is in ``aekit.data.tabular``).
 
-Every column gets one loss term (``column_losses``), and a row's anomaly score is their sum:
+Every column gets one loss term (``column_losses``), and a row's anomaly score is their sum
+(``row_scores``; ``row_contributions`` shares it out over the columns, for ``explain``):
 
 - a number: its squared error in scaled units, (x - median) / IQR, on cells that are present
   (an imputed cell is never a target), plus the binary cross-entropy of its missing mask, which
@@ -24,7 +25,7 @@ from aekit._registry import register_model
 from aekit.checked import Checked, Fraction, NonNegInt, PosInt
 from aekit.errors import ConfigError
 from aekit.layers import Activation, mlp_stack
-from aekit.models.base import AEOutput, Autoencoder, Unflatten
+from aekit.models.base import AEOutput, Autoencoder, Unflatten, eval_mode
 
 FIT_ROWS = 100_000  # rows the median / IQR are computed on (a seeded-free head of the data)
 
@@ -164,25 +165,32 @@ class TabularAutoencoder(Autoencoder):
         return terms
 
     @torch.no_grad()
+    def row_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) anomaly scores in eval mode: the sum of a row's column terms, the whole row
+        seen by the encoder (an extreme but consistent row scores through the bottleneck)."""
+        with eval_mode(self):
+            return self.column_losses(self.decoder(self.encode(x)), x).sum(1)
+
+    @torch.no_grad()
     def row_contributions(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_columns) in eval mode: column j's term with column j hidden from the encoder,
-        so that it is predicted from the other columns only (a pseudo-likelihood; plain
-        numbers: every term from the whole row). A row's anomaly score is their sum."""
-        training = self.training
-        self.eval()
-        try:
+        """(B, n_columns) in eval mode: each row's score (:meth:`row_scores`) shared out over
+        its columns in proportion to their leave-one-out terms: column j's term with column j
+        hidden from the encoder, i.e. predicted from the other columns only, so that a wrong
+        cell is blamed on its own column rather than on those it misleads. A row's
+        contributions sum to its score. (Plain numbers: the whole-row terms.)"""
+        with eval_mode(self):
+            full = self.column_losses(self.decoder(self.encode(x)), x)
             if not self.config.columns:
-                return self.column_losses(self.decoder(self.encode(x)), x)
+                return full
             cols = self.n_num + len(self.cards)
-            out = torch.empty(len(x), cols, dtype=x.dtype, device=x.device)
+            loo = torch.empty(len(x), cols, dtype=x.dtype, device=x.device)
             for j in range(cols):
                 hide = torch.zeros(len(x), cols, dtype=torch.bool, device=x.device)
                 hide[:, j] = True
                 head = self.decoder(self.encoder(self._inputs(x, hide)[0]))
-                out[:, j] = self.column_losses(head, x)[:, j]
-            return out
-        finally:
-            self.train(training)
+                loo[:, j] = self.column_losses(head, x)[:, j]
+            share = loo / loo.sum(1, keepdim=True).clamp_min(torch.finfo(loo.dtype).tiny)
+            return share * full.sum(1, keepdim=True)
 
     def init_from_data(self, batches) -> None:
         """The robust scaling: median and IQR of each number over the training rows present
