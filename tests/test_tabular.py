@@ -156,3 +156,18 @@ def test_cli_trains_and_scores_a_mixed_csv_in_input_order(table, tmp_path):
     np.testing.assert_allclose(scores["score"].to_numpy(), want, rtol=1e-5)
     top = aekit.top_contributions(run, run.data("all", str(csv)), k=2)
     assert top[5][0][0] == "size" and len(top) == 300
+
+
+def test_top_contributions_of_an_image_run_sum_to_its_score():
+    from _tiny_runs import tiny_run
+
+    from aekit.cli.cmd_score import per_sample_error
+
+    run = aekit.Run.load(tiny_run("denoise"))  # [-1, 1] pixels: contributions in [0, 1] units
+    data = run.data("val")
+    data = data.subset(np.arange(10))
+    top = aekit.top_contributions(run, data, k=64)
+    want = per_sample_error(run, run.unit(data)).numpy()
+    np.testing.assert_allclose([sum(v for _, v in row) for row in top], want, rtol=1e-4)
+    with pytest.raises(aekit.DataError, match="pass run.data"):
+        aekit.top_contributions(run, pd.DataFrame(np.zeros((2, 64))))

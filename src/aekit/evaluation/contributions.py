@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from aekit.data.tabular import TableSpec, encode_frame, is_frame
+from aekit.errors import DataError
+from aekit.evaluation.evaluate import reconstruct_unit
 from aekit.models.tabular import TabularAutoencoder
 
 
@@ -41,14 +43,14 @@ def table_scores(model, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
 @torch.no_grad()
 def column_contributions(model, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
     """(N, n_columns) float64 contributions of rows ``x`` (encoded rows for the tabular model;
-    [0, 1] units for others); each row sums to its anomaly score."""
+    [0, 1] units for others, on the CPU); each row sums to its anomaly score."""
     out = []
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(next(model.parameters()).dtype)
         if isinstance(model, TabularAutoencoder):
             out.append(model.row_contributions(xb).double())
-        else:
-            err = (model.reconstruct(xb) - xb).flatten(1).double().pow(2)
+        else:  # [0, 1] units whatever the model's pixel range
+            err = (reconstruct_unit(model, xb) - xb).flatten(1).double().pow(2)
             out.append(err / err.shape[1])
     n_cols = len(column_names(model, None))
     return torch.cat(out).numpy() if out else np.zeros((0, n_cols))
@@ -69,7 +71,10 @@ def _run_rows(run, X) -> tuple[torch.Tensor, list[str]]:
     tab = isinstance(model, TabularAutoencoder) and bool(model.config.columns)
     if is_frame(X):
         if not tab:
-            return torch.as_tensor(np.asarray(X, np.float32)), column_names(model, list(X.columns))
+            raise DataError(
+                "this run's model reads numbers scaled as its training data was; pass "
+                "run.data(split, path) instead of a DataFrame"
+            )
         spec = TableSpec.from_dict(model.config.__dict__)
         return torch.from_numpy(encode_frame(X, spec)[0]), column_names(model, None)
     if hasattr(X, "x") and hasattr(X, "to_unit"):  # a Dataset
