@@ -180,3 +180,28 @@ def test_an_image_folder_of_good_and_defect_needs_no_normal(run_dir, tmp_path):
     assert score(run_dir, "--data", str(tmp_path / "imgs"), "--split", "all") == 0
     html = (run_dir / "report.html").read_text()
     assert "id='fig-scores_roc'" in html and "4 anomalies, 12 normal" in html
+
+
+def test_a_mixed_table_names_the_swapped_category(tmp_path):
+    g = np.random.default_rng(0)
+
+    def table(n, path, swapped=0):
+        a = g.normal(size=n)
+        lines = ["x1,x2,colour"]
+        for i in range(n):
+            red = (a[i] > 0) != (i < swapped)  # the first rows' colour swapped
+            x1, x2 = a[i] + 0.1 * g.normal(), 2 * a[i] + 0.1 * g.normal()
+            lines.append(f"{x1:.4f},{x2:.4f},{'red' if red else 'blue'}")
+        path.write_text("\n".join(lines) + "\n")
+
+    table(400, tmp_path / "mix.csv")
+    table(60, tmp_path / "new.csv", swapped=5)
+    args = ["train", "--data", str(tmp_path / "mix.csv"), "--out", str(tmp_path), "--name", "m"]
+    assert main([*args, "--epochs", "30", "--no-progress"]) == 0
+    extra = ["--data", str(tmp_path / "new.csv"), "--split", "all", "--threshold", "auto"]
+    assert score(tmp_path / "m", *extra) == 0
+    html = (tmp_path / "m" / "report.html").read_text()
+    assert "the sum of their column terms" in html
+    table_html = html[html.index("The most anomalous rows") :]
+    first = table_html[table_html.index("<tr><td>") :].split("</tr>")[0]
+    assert "<td>colour, " in first  # the swapped category is named first

@@ -78,6 +78,7 @@ def run(args) -> int:
 def add_to_report(run, args, data, csv_text: str, x, meta: dict):
     """Keep the scores in RUN/scores/ and rewrite report.html with its Anomaly scores section,
     under the run folder's lock; returns the report's path."""
+    from aekit.evaluation.contributions import is_table_model
     from aekit.report import write_report
     from aekit.report.anomaly import keep_scores
     from aekit.training.run_dir import run_lock
@@ -85,6 +86,10 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
     cmd = f"aekit score {args.run_dir}" + f" --data {args.data}" * bool(args.data)
     split = "all" if args.split == "all" else data.split
     meta = {**meta, "data": data.name, "split": split, "command": cmd}
+    if is_table_model(run.model):
+        meta["score"] = (
+            "the sum of their column terms: squared error for numbers, cross-entropy for categories"
+        )
     if data.lo is not None:  # table columns: the scaling the rows were read with
         meta.update(lo=data.lo.flatten().tolist(), hi=data.hi.flatten().tolist())
     with run_lock(run.path):

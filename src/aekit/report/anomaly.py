@@ -221,7 +221,7 @@ def _draw(run: Run, s: Scored, sec: ScoreSection) -> None:
     plots.mkdir(exist_ok=True)
     for old in plots.glob("scores_*.png"):  # a previous scoring's figures
         old.unlink()
-    unit = "mean squared reconstruction error"
+    unit = "anomaly score" if "score" in sec.meta else "mean squared reconstruction error"
     figs = {"scores_hist": score_histogram(s.scores, s.threshold, s.truth, unit)}
     if s.truth is not None:
         figs["scores_roc"] = roc_figure(s.scores, s.truth, s.threshold)
@@ -238,30 +238,31 @@ def _draw(run: Run, s: Scored, sec: ScoreSection) -> None:
         sec.files.append(plots / f"{stem}.png")
 
 
-def column_errors(run: Run, x: torch.Tensor) -> np.ndarray:
-    """Squared reconstruction error of each column of rows ``x`` (N, D) in [0, 1] units."""
-    return (run.reconstruct(x) - x).pow(2).reshape(len(x), -1).double().numpy()
-
-
 def row_table(
     run: Run, x: torch.Tensor, idx: np.ndarray, s: Scored, meta: dict[str, Any], top: int = 3
 ) -> list[list[str]]:
-    """Rows ``x`` (k, D) in [0, 1] with their index, score and the ``top`` columns with the
-    largest share of the row's squared error: value and reconstruction in the data's units
-    (``meta``'s lo and hi: the scaling the scored data was read with)."""
-    names = run.info["data"].get("features") or [f"x[{j}]" for j in range(x.shape[1])]
-    err = column_errors(run, x)
-    rec = run.reconstruct(x).double().numpy()
+    """Rows ``x`` (k, D) with their index, score and the ``top`` columns with the largest
+    share of the row's score (:func:`aekit.evaluation.contributions.column_contributions`);
+    for a plain model also the value and its reconstruction in the data's units (``meta``'s lo
+    and hi: the scaling the scored data was read with)."""
+    from aekit.evaluation.contributions import column_contributions, column_names, is_table_model
+
+    names = column_names(run.model, run.info["data"].get("features"))
+    contrib = column_contributions(run.model, x)
+    plain = not is_table_model(run.model)  # the tabular model's rows are encoded
+    rec = run.reconstruct(x).double().numpy() if plain else None
     lo, hi = meta.get("lo"), meta.get("hi")
     units = (lambda v, j: v * (hi[j] - lo[j]) + lo[j]) if lo and hi else (lambda v, j: v)
-    head = "largest errors: column = value (model's value), share of the row's error"
+    head = "largest contributions: column" + " = value (model's value)" * plain + ", share"
     out = [["row", "score", "flagged", head]]
     for r, i in enumerate(idx.tolist()):
-        share = err[r] / max(err[r].sum(), 1e-300)
-        cols = np.argsort(-err[r], kind="stable")[:top]
+        share = contrib[r] / max(contrib[r].sum(), 1e-300)
+        cols = np.argsort(-contrib[r], kind="stable")[:top]
         parts = [
             f"{names[j]} = {units(float(x[r, j]), j):.4g} ({units(rec[r, j], j):.4g}), "
             f"{share[j]:.0%}"
+            if plain
+            else f"{names[j]}, {share[j]:.0%}"
             for j in cols
         ]
         flag = "yes" if s.flags[i] else "no"

@@ -377,11 +377,14 @@ RULE_WORDS = {
     "normal scores are roughly log-normal and anomalies a minority)",
 }
 
+#: what the score is, unless the scores' meta.json says otherwise
+SCORE_WORDS = "their mean squared reconstruction error (in [0, 1] units)"
+
 #: the table of rows of a table run, by which end of the scores they come from
 ROW_TABLES = {
     "anomalous": "The most anomalous rows: for each, the columns with the largest share of its "
-    "squared reconstruction error, with the row's value and (in brackets) the value the model "
-    "rebuilt. The first column named is what made the row stand out.",
+    "score (for numeric tables also the row's value and, in brackets, the value the model "
+    "rebuilt). The first column named is what made the row stand out.",
     "normal": "The most normal rows, rebuilt best: what the model takes as typical.",
 }
 
@@ -396,8 +399,8 @@ def score_sentences(meta: dict[str, Any], scores, flags, threshold: float, truth
     how = RULE_WORDS.get(kind, "{rate}").format(rate=float(rate) if rate else 0.0)
     out = [
         f"{n:,} sample{'s' * (n != 1)} of {meta.get('data')} ({meta.get('split')} split) "
-        f"{'were' if n != 1 else 'was'} scored by their mean squared reconstruction error (in [0, 1] units; higher = less like the "
-        f"training data) with `{meta.get('command', 'aekit score')}`.",
+        f"{'were' if n != 1 else 'was'} scored by {meta.get('score', SCORE_WORDS)} (higher = "
+        f"less like the training data) with `{meta.get('command', 'aekit score')}`.",
         f"The threshold is {threshold:.4g} (rule {meta.get('rule')}: {how}); it flags {k:,} "
         f"of them ({k / max(n, 1):.1%}).",
     ]
