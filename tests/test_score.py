@@ -66,3 +66,23 @@ def test_bad_score_requests_are_one_line_and_write_nothing(run_dir, tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith("aekit: error:") and err.count("\n") == 1 and words in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_new_csv_is_scaled_as_the_training_rows_not_by_its_own_range(tmp_path):
+    g = np.random.default_rng(0)
+    x = g.normal(size=(200, 2)) @ g.normal(size=(2, 4)) * [1, 10, 100, 5] + [0, 50, -20, 3]
+    header = "a,b,c,d"
+    np.savetxt(tmp_path / "train.csv", x, delimiter=",", header=header, comments="")
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--epochs", "2", "--out",
+                 str(tmp_path), "--name", "t", "--no-progress"]) == 0  # fmt: skip
+    new = x[:20] + 0.1
+    np.savetxt(tmp_path / "new.csv", new, delimiter=",", header=header, comments="")
+    np.savetxt(tmp_path / "new_plus.csv", np.vstack([new, new[:1] * 50]), delimiter=",",
+               header=header, comments="")  # fmt: skip
+    scores = []
+    for name in ("new", "new_plus"):
+        out = tmp_path / f"{name}_s.csv"
+        args = ["score", str(tmp_path / "t"), "--data", str(tmp_path / f"{name}.csv")]
+        assert main([*args, "--split", "all", "--out", str(out)]) == 0
+        scores.append([float(r["score"]) for r in read(out)][:20])
+    assert scores[0] == scores[1]  # an extreme row added to the file changes no other score

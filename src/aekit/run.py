@@ -258,6 +258,10 @@ class Run:
                 f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "
                 f"{shape}; pass data of that shape (for images: --image-size H W)"
             )
+        lo, hi = self.info["data"].get("lo"), self.info["data"].get("hi")
+        if ds.lo is not None and lo is not None:  # float rows: the training rows' scaling,
+            ds.lo = torch.tensor(lo).view(ds.lo.shape)  # not the new file's own min and max
+            ds.hi = torch.tensor(hi).view(ds.hi.shape)
         return ds
 
     def unit(self, data: Dataset) -> torch.Tensor:
