@@ -37,6 +37,8 @@ def test_scored_report_has_histogram_roc_and_both_grids_and_keeps_the_rest(run_d
     for stem in FIGS:
         assert f"id='fig-{stem}'" in html and (run_dir / "plots" / f"{stem}.png").is_file()
     assert "Anomaly scores" in html and "the AUROC is" in html
+    lead = html.split("id='anomaly-scores'")[1].split("</p>")[0]
+    assert "<code>aekit score" in lead and "`" not in lead
     assert "The most anomalous inputs" in html and "every threshold at once" in html
     for fig in ("fig-loss", "fig-recon", "fig-latent", "Training log"):  # nothing lost
         assert fig in before and fig in html

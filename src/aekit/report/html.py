@@ -244,10 +244,10 @@ def _scores(run: Run) -> str:
         f"{html.escape(ROW_TABLES[which])}</p>{_table(rows)}"
         for which, rows in sec.tables
     )
-    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in sec.notes)
+    notes = "".join(f"<p class='note'>{_code_spans(html.escape(n))}</p>" for n in sec.notes)
     return (
         f"<h2 id='anomaly-scores'>Anomaly scores</h2>{notes}<p class='lead'>"
-        + html.escape(" ".join(sec.sentences))
+        + _code_spans(html.escape(" ".join(sec.sentences)))
         + "</p><div class='figs'>"
         + "".join(figure_html(p, sec.variants) for p in sec.files)
         + f"</div>{tables}"
