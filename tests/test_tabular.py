@@ -171,3 +171,20 @@ def test_top_contributions_of_an_image_run_sum_to_its_score():
     np.testing.assert_allclose([sum(v for _, v in row) for row in top], want, rtol=1e-4)
     with pytest.raises(aekit.DataError, match="pass run.data"):
         aekit.top_contributions(run, pd.DataFrame(np.zeros((2, 64))))
+
+
+def test_an_object_array_of_numbers_is_numbers_and_one_with_text_is_a_table():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        AutoencoderAnomalyDetector().decision_function(np.zeros((3, 2)))
+    x = np.random.default_rng(0).uniform(size=(40, 3))
+    numbers = AutoencoderAnomalyDetector(hidden=[4], epochs=1).fit(x.astype(object))
+    assert numbers.table_spec_ is None
+    with pytest.raises(TypeError, match="argument must be .* string.* number"):
+        bad = x.astype(object)
+        bad[0, 0] = {"foo": "bar"}
+        AutoencoderAnomalyDetector(hidden=[4], epochs=1).fit(bad)
+    text = x.astype(object)
+    text[:, 0] = np.where(x[:, 0] > 0.5, "a", "b")
+    assert AutoencoderAnomalyDetector(hidden=[4], epochs=1).fit(text).table_spec_ is not None

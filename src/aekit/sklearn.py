@@ -315,6 +315,7 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score per sample (N,), higher = more anomalous: the mean squared
         reconstruction error in [0, 1] units; for a table, the sum of the column terms."""
+        check_is_fitted(self, "model_")
         if self.table_spec_ is not None:
             return table_scores(self._model64(), self._to_model(X).double())
         e = self.error_maps(X)

@@ -21,8 +21,14 @@ from aekit.models.tabular import TabularAutoencoder
 
 
 def is_table(x) -> bool:
-    """A DataFrame or an object array: data for the ``tabular`` model."""
-    return is_frame(x) or (isinstance(x, np.ndarray) and x.dtype == object)
+    """A DataFrame, or an object array with text or missing cells: data for the ``tabular``
+    model. An object array of numbers is numbers, as scikit-learn treats it (and a cell that
+    is neither then fails NumPy's float conversion with a TypeError)."""
+    if is_frame(x):
+        return True
+    if not (isinstance(x, np.ndarray) and x.dtype == object):
+        return False
+    return any(isinstance(v, str) or v is None or v != v for v in x.ravel())
 
 
 def is_table_model(model) -> bool:
