@@ -48,8 +48,9 @@ class Table:
     def column(self, name: str) -> np.ndarray:
         if name not in self.names:
             raise DataError(
-                f"the data has no column {name!r}, which the model was trained on; "
-                f"pass a table with the training columns ({', '.join(self.names[:5])}...)"
+                f"the data has no column {name!r}, which the model was trained on (it has "
+                f"{', '.join(self.names[:5])}{'...' if len(self.names) > 5 else ''}); pass a "
+                "table with the training columns"
             )
         return self.columns[self.names.index(name)]
 
