@@ -66,20 +66,29 @@ def recon_grid(originals, recons, noisy=None, title: str | None = None) -> Figur
     arrays = [to_display(r) for _, r in rows]
     n = len(arrays[0])
     fig = Figure(figsize=(n * 0.9 + 1.2, len(rows) * 0.9 + (0.4 if title else 0.1)))
-    for r, ((label, _), a) in enumerate(zip(rows, arrays)):
-        for i in range(n):
-            ax = fig.add_subplot(len(rows), n, r * n + i + 1)
-            ax.imshow(a[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_ylabel(label, fontsize=7)
+    image_rows(fig, arrays, [label for label, _ in rows])
     if title:
         fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(
         wspace=0.04, hspace=0.04, left=0.08, right=0.99, bottom=0.01, top=0.9 if title else 0.99
     )
     return fig
+
+
+def image_rows(fig: Figure, rows: list[np.ndarray], labels: list[str], titles=None) -> None:
+    """Rows of images (each (N, H, W[, 3]) in [0, 1]) on ``fig``, one column per image, each
+    row's label on its left; ``titles``: a title over each image of the first row."""
+    n = len(rows[0])
+    for r, a in enumerate(rows):
+        for i in range(n):
+            ax = fig.add_subplot(len(rows), n, r * n + i + 1)
+            ax.imshow(a[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and titles is not None:
+                ax.set_title(titles[i], fontsize=7)
+            if i == 0:
+                ax.set_ylabel(labels[r], fontsize=7)
 
 
 def tile(images, ncol: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from aekit.viz._mpl import Figure
-from aekit.viz.grids import to_display
+from aekit.viz.grids import image_rows, to_display
 from aekit.viz.palette import LINES
 
 #: the 99th percentile of the scores over their median above which the x axis is logarithmic
@@ -103,17 +103,10 @@ def scored_grid(images, scores, recons=None, title: str = "", flags=None) -> Fig
     rows = [to_display(images)] + ([to_display(recons)] if recons is not None else [])
     n = len(rows[0])
     fig = Figure(figsize=(max(3.0, n * 1.05 + 1.0), len(rows) * 1.15 + 0.5))  # 8: 940 px, wide
-    for r, a in enumerate(rows):
-        for i in range(n):
-            ax = fig.add_subplot(len(rows), n, r * n + i + 1)
-            ax.imshow(a[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                mark = "*" if flags is not None and flags[i] else ""
-                ax.set_title(f"{scores[i]:.3g}{mark}", fontsize=7)
-            if i == 0:
-                ax.set_ylabel(("input", "reconstruction")[r], fontsize=7)
+    marks = ["*" if flags is not None and flags[i] else "" for i in range(n)]
+    image_rows(
+        fig, rows, ["input", "reconstruction"], [f"{scores[i]:.3g}{marks[i]}" for i in range(n)]
+    )
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(wspace=0.06, hspace=0.25, left=0.08, right=0.99, bottom=0.02, top=0.8)
     return fig
