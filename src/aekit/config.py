@@ -87,6 +87,7 @@ class DataConfig(Checked):
     binarize: Binarize = False  # VAEs: true = threshold at 0.5; "stochastic": Bernoulli(pixel)
     noise: Noise = "none"  # input corruption for denoising: none, gaussian, masking, salt_pepper
     noise_level: NonNegFloat = 0.0  # gaussian: sigma in [0, 1] pixel units; masking etc: fraction
+    label_column: str | None = None  # CSV: the labels' column, kept out of the model's input
 
     def check(self) -> None:
         if self.noise in ("masking", "salt_pepper") and self.noise_level > 1:

@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from aekit._registry import create_model
 from aekit.config import Config
 from aekit.data import Dataset, chunks, has_test_split, load_dataset
+from aekit.data.files import csv_header
 from aekit.data.tabular import conform_table
 from aekit.errors import AekitError, DataError
 from aekit.evaluation.evaluate import (
@@ -226,12 +227,17 @@ class Run:
 
     # -- data --------------------------------------------------------------------------------
     def data(
-        self, split: str = "test", data: str | None = None, data_dir: str | None = None
+        self,
+        split: str = "test",
+        data: str | None = None,
+        data_dir: str | None = None,
+        label_column: str | None = None,
     ) -> Dataset:
         """A split of the run's dataset (or of ``data``), loaded exactly as training loaded it.
 
         "test" falls back to the validation split when the dataset has no official test set,
-        and "val" to the training data when the run held none out.
+        and "val" to the training data when the run held none out. ``label_column``: a CSV's
+        column of labels (default: the run's ``data.label_column`` where the file has it).
         """
         d, shape = self.data_config, self.info["input_shape"]
         name = data or d["name"]
@@ -246,14 +252,29 @@ class Run:
             image_size=d.get("image_size"),
             grayscale=d.get("grayscale"),
             limit=d.get("limit") if split != "test" else None,
+            label_column=self._label_column(name, bool(data), label_column),
         )
         if data and len(shape) == 3:  # other images: match the model's shape
             kw["grayscale"] = shape[0] == 1
             kw["image_size"] = kw["image_size"] or list(shape[1:])
         ds = load_dataset(name, ddir, split, **kw)
+        extra = self._new_columns(ds)
         if self.info["model"].get("columns"):  # a mixed table: the run's own encoding
-            ds = conform_table(ds, self.info["model"])
+            ds = conform_table(ds, self.info["model"])  # columns matched by name
+            if extra:
+                log.warning(
+                    "%s: left out the column(s) %s the model was not trained on "
+                    "(labels? name their column with label_column)",
+                    name,
+                    extra,
+                )
         if list(ds.sample_shape) != list(shape):
+            if extra:
+                raise DataError(
+                    f"{name} has the column(s) {', '.join(extra)} that {self.path.name} was "
+                    "not trained on; drop them, or name the labels' column "
+                    "(aekit score --label-column NAME)"
+                )
             raise DataError(
                 f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "
                 f"{shape}; pass data of that shape (for images: --image-size H W)"
@@ -263,6 +284,26 @@ class Run:
             ds.lo = torch.tensor(lo).view(ds.lo.shape)  # not the new file's own min and max
             ds.hi = torch.tensor(hi).view(ds.hi.shape)
         return ds
+
+    def _label_column(self, name: str, new_data: bool, asked: str | None) -> str | None:
+        """The CSV column to read labels from: ``asked`` (refused when the model was trained
+        on it: its scores would see the label), else the run's own, where the file has it."""
+        own = self.data_config.get("label_column")
+        if asked is None:
+            if own is None or not new_data or Path(name).suffix.lower() != ".csv":
+                return own
+            return own if own in (csv_header(Path(name)) or []) else None
+        if asked in (self.info["data"].get("features") or []):
+            raise DataError(
+                f"{self.path.name} was trained with {asked!r} as an input column, so its scores "
+                f"would see the label; train again with --set data.label_column={asked}"
+            )
+        return asked
+
+    def _new_columns(self, ds: Dataset) -> list[str]:
+        """The named columns of ``ds`` (a CSV) that the model was not trained on."""
+        trained, have = self.info["data"].get("features"), ds.info.get("features")
+        return [c for c in have or [] if c not in trained] if trained else []
 
     def unit(self, data: Dataset) -> torch.Tensor:
         """All samples of ``data`` in [0, 1], binarised as the model was trained."""

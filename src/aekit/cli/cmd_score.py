@@ -24,6 +24,12 @@ def add_parser(sub) -> list[str]:
     p.add_argument("--threshold", default="fpr:0.05", help="fpr:A, contamination:Q or auto")
     p.add_argument("--out", default="scores.csv", help="CSV: index, score, anomaly, threshold")
     p.add_argument("--labels", help="file of one label per sample (.npy or CSV; 1 = anomaly)")
+    p.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="a CSV's column of labels (1 = anomaly, or classes with --normal): read as the "
+        "labels, not fed to the model (default: the run's data.label_column)",
+    )
     p.add_argument("--normal", help="the classes that are normal, e.g. 0 or good,ok (for ROC)")
     p.add_argument(
         "--report", action="store_true", help="add an Anomaly scores section to RUN/report.html"
@@ -40,13 +46,18 @@ def run(args) -> int:
     from aekit.run import Run, atomic_write_text
 
     rule = ThresholdRule.parse(args.threshold)  # before any work
+    if args.labels and args.label_column:
+        raise ConfigError(
+            "--labels FILE and --label-column NAME both give the labels; use one of them"
+        )
     out = Path(args.out)
     if args.data and out.resolve() == Path(args.data).resolve():
         raise ConfigError(f"--out {out} is the input data; write the scores elsewhere")
     run_ = Run.load(args.run_dir)
-    data = run_.data(args.split, args.data, args.data_dir)
+    data = run_.data(args.split, args.data, args.data_dir, args.label_column)
     normal = [c.strip() for c in args.normal.split(",") if c.strip()] if args.normal else None
-    truth, truth_from, note = scored_truth(data, args.labels, normal)  # before any work
+    own = f"the column {args.label_column} of {data.name}" if args.label_column else None
+    truth, truth_from, note = scored_truth(data, args.labels, normal, own)  # before any work
     x = run_.unit(data)
     scores = per_sample_error(run_, x)
     inliers = None
@@ -64,7 +75,7 @@ def run(args) -> int:
     atomic_write_text(out, text)
     n, k = len(scores), int(flags.sum())
     print(
-        f"{out}  ({n} scores of {data.name} {data.split}; {k} flagged = {k / max(n, 1):.1%} "
+        f"{out}  ({n} scores of {data.name} {split_name(args, data)}; {k} flagged = {k / max(n, 1):.1%} "
         f"above {threshold:.6g}, rule {rule})"
     )
     if not torch.isfinite(scores).all():
@@ -84,8 +95,8 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
     from aekit.training.run_dir import run_lock
 
     cmd = f"aekit score {args.run_dir}" + f" --data {args.data}" * bool(args.data)
-    split = "all" if args.split == "all" else data.split
-    meta = {**meta, "data": data.name, "split": split, "command": cmd}
+    cmd += f" --label-column {args.label_column}" * bool(args.label_column)
+    meta = {**meta, "data": data.name, "split": split_name(args, data), "command": cmd}
     if is_table_model(run.model):
         meta["score"] = (
             "the sum of their column terms: squared error for numbers, cross-entropy for categories"
@@ -95,6 +106,11 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
     with run_lock(run.path):
         keep_scores(run, csv_text, meta, x)
         return write_report(run, evaluation=run.evaluation() or run.evaluate())
+
+
+def split_name(args, data) -> str:
+    """The split scored, as the user named it: "all" (a loaded file is its "train" part)."""
+    return "all" if args.split == "all" else data.split
 
 
 def per_sample_error(run, x):

@@ -24,6 +24,7 @@ DEFAULT = TrainConfig()  # the defaults the flags' help names
 FLAGS = {
     "data": ("data", "name"),
     "data_dir": ("data", "data_dir"),
+    "label_column": ("data", "label_column"),
     "image_size": ("data", "image_size"),
     "pixel_range": ("data", "pixel_range"),
     "model": ("model", "name"),
@@ -76,6 +77,12 @@ def add_parser(sub) -> list[str]:
         help="override any key, e.g. --set model.hidden=[128,64] (repeatable)",
     )
     add_data_flags(p)
+    p.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="a CSV's column of labels: kept out of the model's input (default: a column "
+        "named label, target, y or class)",
+    )
     p.add_argument("--pixel-range", choices=["01", "-11"], help="scale pixels to [0,1] or [-1,1]")
     p.add_argument("--model", help="model name (`aekit models`)")
     p.add_argument("--latent-dim", type=int, help="code size")

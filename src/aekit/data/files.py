@@ -21,15 +21,21 @@ MAX_SIDE = 4096  # --image-size bound: one 4096x4096 RGB image is 48 MiB as uint
 LABEL_COLUMNS = ("label", "target", "y", "class")
 
 
-def load_path(p: Path, image_size=None, grayscale=None) -> Dataset:
-    """A dataset from a folder of images, an image, a .npy/.npz array or a .csv file."""
+def load_path(p: Path, image_size=None, grayscale=None, label_column=None) -> Dataset:
+    """A dataset from a folder of images, an image, a .npy/.npz array or a .csv file;
+    ``label_column``: a CSV's column of labels (see :func:`load_csv`)."""
+    if label_column is not None and (p.is_dir() or p.suffix.lower() != ".csv"):
+        raise DataError(
+            f"a label column ({label_column!r}) names a column of a .csv file, and "
+            f"{str(p)!r} is not one; drop the label column setting"
+        )
     if p.is_dir():
         return load_image_folder(p, image_size, grayscale)
     suffix = p.suffix.lower()
     if suffix in (".npy", ".npz"):
         return load_array(p)
     if suffix == ".csv":
-        return load_csv(p)
+        return load_csv(p, label_column)
     if suffix in IMAGE_SUFFIXES:
         return load_images([p], image_size, grayscale, p.stem)
     raise DataError(
@@ -311,18 +317,13 @@ def _npz_arrays(obj, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 # -- CSV -------------------------------------------------------------------------------------
 
 
-def load_csv(path: Path) -> Dataset:
+def load_csv(path: Path, label_column: str | None = None) -> Dataset:
     """A CSV table. A first row that is not all numbers is the header: its names label the
-    features, and a column named label/target/y/class (numbers or text) becomes the labels.
+    features, and the column ``label_column`` (default: one named label/target/y/class;
+    numbers or text) becomes the labels, never an input of the model.
     Numbers only: min-max scaled rows; with text, booleans or empty cells: a mixed table for
     the ``tabular`` model (``aekit.data.tabular``)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"cannot read {str(path)!r} as a CSV file ({e})") from None
-    if not rows:
-        raise DataError(f"{str(path)!r} is empty; it needs one row per sample")
+    rows = _csv_rows(path)
     header = None
     if not all(_is_number(v) for v in rows[0]):
         header, rows = [h.strip() for h in rows[0]], rows[1:]
@@ -337,7 +338,7 @@ def load_csv(path: Path) -> Dataset:
                 "the same columns"
             )
     names = header or [f"x[{j}]" for j in range(width)]
-    label_col = next((j for j, h in enumerate(names) if h.lower() in LABEL_COLUMNS), None)
+    label_col = _label_index(path, header, label_column)
     feats = [j for j in range(width) if j != label_col]
     if not feats:
         raise DataError(
@@ -355,6 +356,42 @@ def load_csv(path: Path) -> Dataset:
     if x is None or np.isnan(x).any():  # text, booleans or missing cells: a mixed table
         return _table_csv(path.stem, fnames, [[r[j] for j in feats] for r in rows], y)
     return array_to_dataset(x, y, path.stem, features=fnames if header else None)
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    """The non-empty rows of a CSV file (at least one), as text."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"cannot read {str(path)!r} as a CSV file ({e})") from None
+    if not rows:
+        raise DataError(f"{str(path)!r} is empty; it needs one row per sample")
+    return rows
+
+
+def csv_header(path: Path) -> list[str] | None:
+    """The column names of a CSV file's header row (None: the first row is all numbers)."""
+    first = _csv_rows(path)[0]
+    return None if all(_is_number(v) for v in first) else [h.strip() for h in first]
+
+
+def _label_index(path: Path, header: list[str] | None, label_column: str | None) -> int | None:
+    """Which column holds the labels: ``label_column`` by name (it must be in the header),
+    else the first named label/target/y/class, else none."""
+    names = header or []
+    if label_column is None:
+        return next((j for j, h in enumerate(names) if h.lower() in LABEL_COLUMNS), None)
+    if label_column in names:
+        return names.index(label_column)
+    if header is None:
+        raise DataError(
+            f"{str(path)!r} has no header row, so no column is named {label_column!r}; "
+            "add a header line of column names"
+        )
+    raise DataError(
+        f"{str(path)!r} has no column {label_column!r}; its columns are {', '.join(names)}"
+    )
 
 
 def _table_csv(name: str, names: list[str], rows: list[list[str]], y) -> Dataset:

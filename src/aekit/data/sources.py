@@ -77,8 +77,10 @@ def load_dataset(
     image_size: list[int] | tuple[int, int] | None = None,
     grayscale: bool | None = None,
     limit: int | None = None,
+    label_column: str | None = None,
 ) -> Dataset:
-    """Load one split of a dataset by name (see ``list_datasets()``) or from a path.
+    """Load one split of a dataset by name (see ``list_datasets()``) or from a path;
+    ``label_column``: a CSV's column of labels, kept out of the samples.
 
     "train" and "val" are a fixed, seeded, stratified split of the source's training data;
     "test" is the official test set where there is one, else the same as "val". The result is
@@ -88,7 +90,7 @@ def load_dataset(
         raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1); got {val_fraction}")
-    parts = _load_source(name, data_dir, check_image_size(image_size), grayscale)
+    parts = _load_source(name, data_dir, check_image_size(image_size), grayscale, label_column)
     full = parts["train"]
     if limit is not None:
         if limit <= 0:
@@ -168,18 +170,20 @@ def _signature(name: str, data_dir: str | None) -> tuple:
     return tuple(out)
 
 
-def _load_source(name: str, data_dir: str | None, image_size, grayscale) -> dict[str, Dataset]:
+def _load_source(
+    name: str, data_dir: str | None, image_size, grayscale, label_column=None
+) -> dict[str, Dataset]:
     """The source's {"train": ..., ["test": ...]}, shared with the cache: callers copy."""
     if name in _memory:
         return {"train": _memory[name]}
-    key = (name, data_dir, image_size, grayscale, _signature(name, data_dir))
+    key = (name, data_dir, image_size, grayscale, label_column, _signature(name, data_dir))
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    parts = _read_source(name, data_dir, image_size, grayscale)
+    parts = _read_source(name, data_dir, image_size, grayscale, label_column)
     with _cache_lock:
-        stale = [k for k in _cache if k[:4] == key[:4]]  # older versions of the same files
+        stale = [k for k in _cache if k[:5] == key[:5]]  # older versions of the same files
         for k in stale:
             del _cache[k]
         _cache[key] = parts
@@ -188,12 +192,19 @@ def _load_source(name: str, data_dir: str | None, image_size, grayscale) -> dict
     return parts
 
 
-def _read_source(name: str, data_dir: str | None, image_size, grayscale) -> dict[str, Dataset]:
+def _read_source(
+    name: str, data_dir: str | None, image_size, grayscale, label_column=None
+) -> dict[str, Dataset]:
     if name in SOURCES:
+        if label_column is not None:
+            raise DataError(
+                f"a label column ({label_column!r}) names a column of a .csv file; {name} is a "
+                "built-in dataset with its own labels: drop the label column setting"
+            )
         return SOURCES[name].loader(data_dir)
     p = Path(name).expanduser()
     if p.exists():
-        return {"train": load_path(p, image_size, grayscale)}
+        return {"train": load_path(p, image_size, grayscale, label_column)}
     if name.startswith(MEMORY_PREFIX):
         raise DataError(
             f"{name!r} was an array or Dataset given to aekit.train(data=...) and is gone; "

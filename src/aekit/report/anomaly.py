@@ -271,13 +271,14 @@ def row_table(
 
 
 def scored_truth(
-    data, labels_path: str | None, normal: list[str] | None
+    data, labels_path: str | None, normal: list[str] | None, own_source: str | None = None
 ) -> tuple[np.ndarray | None, str | None, str | None]:
     """(1 = anomaly per sample or None, where the labels came from, a note when the data's own
     labels could not be used). ``labels_path`` (a file) wins over the data's own labels (a CSV's
     label column, an image folder's sub-folders); ``normal``: the classes that are normal.
-    Labels the user asked for that do not fit raise DataError; the data's own labels that
-    do not read as normal/anomaly only give the note."""
+    Labels the user asked for (a file, or ``own_source``: the data's labels named by the user,
+    e.g. a --label-column) that do not fit raise DataError; the data's own labels that do not
+    read as normal/anomaly only give the note."""
     n = len(data)
     if labels_path:
         src = f"--labels {labels_path}"
@@ -285,12 +286,14 @@ def scored_truth(
     own = data_labels(data.labels, data.classes)
     if own is None:
         if normal:
-            raise DataError(f"--normal needs labels, and {data.name} has none; add --labels FILE")
+            raise DataError(
+                f"--normal needs labels, and {data.name} has none; add --labels FILE or --label-column NAME"
+            )
         return None, None, None
-    src = f"the labels of {data.name}"
+    src = own_source or f"the labels of {data.name}"
     try:
         return anomaly_truth(own, n, normal, src), src, None
     except DataError as e:
-        if normal:
+        if normal or own_source:
             raise
         return None, None, f"No ROC curve: {e}."

@@ -52,6 +52,7 @@ def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
         image_size=d.image_size,
         grayscale=d.grayscale,
         limit=d.limit,
+        label_column=d.label_column,
     )
     train = load_dataset(d.name, d.data_dir, "train", **kw)
     val = load_dataset(d.name, d.data_dir, "val", **kw) if d.val_fraction > 0 else train
