@@ -32,7 +32,7 @@ def test_report_embeds_every_figure_and_the_metrics():
     ev = json.loads((run / "eval.json").read_text())
     assert f"{ev['model']['sse_per_image']:.4g}" in html
     assert f"{ev['pca']['sse_per_image']:.4g}" in html and "PCA (4 comp.)" in html
-    assert "Training log: 2 epochs" in html and "val_loss" in html
+    assert "Training log: 2 epochs" in html and "loss (validation)" in html
     assert "Model summary" in html and "total parameters" in html
     assert '"latent_dim": 4' in html  # the config
 
@@ -66,6 +66,18 @@ def test_long_training_logs_are_folded():
     long = _training_log([{"epoch_end": True, "epoch": e, "train_loss": 1.0} for e in range(1000)])
     assert short.startswith("<details open>") and "1 epoch " in short
     assert long.startswith("<details>") and "1000 epochs" in long
+
+
+def test_the_training_log_has_readable_headers():
+    from aekit.report.html import training_log_rows
+
+    rec = {"epoch_end": True, "epoch": 1, "step": 9, "lr": 0.001, "time_s": 0.5}
+    rec |= {"train_loss": 1.0, "train_recon": 0.8, "train_kl": 0.2, "val_recon": 0.9}
+    head = training_log_rows([rec])[0]
+    assert head == ["epoch", "step", "loss (training)", "reconstruction (training)",
+                    "KL (training)", "reconstruction (validation)", "learning rate",
+                    "time (s)"]  # fmt: skip
+    assert not any("_" in h for h in head)
 
 
 def test_vae_metrics_have_readable_names_and_the_elbo_adds_up():

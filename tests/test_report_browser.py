@@ -74,3 +74,24 @@ def test_report_loads_with_every_figure_and_no_console_error(browser, reports, n
     assert len(widths) >= 4 and all(w > 0 for w in widths), widths
     assert len(captions) == len(widths) and all(captions), captions
     assert len(set(tops)) < len(tops)  # at 1,400 px, some figures share a row
+
+
+def test_detector_report_loads_with_every_figure_side_by_side(browser, tmp_path):
+    from sklearn.datasets import load_digits
+
+    from aekit.sklearn import AutoencoderAnomalyDetector
+
+    d = load_digits()
+    x, y = d.images[:300] / 16, (d.target[:300] == 1).astype(int)
+    det = AutoencoderAnomalyDetector(epochs=2, hidden=[32], latent_dim=4).fit(x)
+    path = det.report(x, y, tmp_path / "det.html")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    widths = page.evaluate("[...document.images].map(i => i.complete ? i.naturalWidth : 0)")
+    tops = page.evaluate("[...document.querySelectorAll('figure')].map(f => f.offsetTop)")
+    page.close()
+    assert errors == [] and len(widths) == 4 and all(w > 0 for w in widths), widths
+    assert tops[0] == tops[1]  # the histogram and the ROC curve share a row at 1,400 px

@@ -86,3 +86,27 @@ def test_a_new_csv_is_scaled_as_the_training_rows_not_by_its_own_range(tmp_path)
         assert main([*args, "--split", "all", "--out", str(out)]) == 0
         scores.append([float(r["score"]) for r in read(out)][:20])
     assert scores[0] == scores[1]  # an extreme row added to the file changes no other score
+
+
+def test_the_summary_names_the_split_all_as_all(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((6, 8, 8), np.float32))
+    args = ["score", str(run_dir), "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s")]
+    assert main([*args, "--split", "all", "--threshold", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert "6 scores of x all;" in out and " train;" not in out
+
+
+def test_a_locked_run_refuses_score_report_and_report_saying_what_to_do(run_dir, tmp_path, capsys):
+    from aekit.training.run_dir import run_lock
+
+    before = (run_dir / "report.html").read_bytes()
+    with run_lock(run_dir):  # as another process scoring or training it would
+        assert main(["score", str(run_dir), "--report", "--out", str(tmp_path / "s.csv")]) == 2
+        score_err = capsys.readouterr().err
+        assert main(["report", str(run_dir)]) == 2
+        report_err = capsys.readouterr().err
+    for err in (score_err, report_err):
+        assert err.count("\n") == 1 and "in use by another aekit process" in err
+        assert "training or resuming" not in err and "--name" not in err
+    assert "or score without --report" in score_err
+    assert (run_dir / "report.html").read_bytes() == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -358,6 +359,114 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         return self.fit(X).labels_
+
+    def report(self, X, y=None, path: str | Path = "report.html", examples: int = 8) -> Path:
+        """Write a self-contained HTML page of X's anomaly scores to ``path``; returns it.
+
+        It holds the score histogram with the threshold, the ROC curve when ``y`` is given
+        (1 = anomaly, 0 = normal, one per row of X), and the ``examples`` most normal and most
+        anomalous samples: image grids with their reconstructions for images, else the rows
+        with their largest contributing columns (:meth:`explain`)."""
+        from aekit.report.anomaly import Scored, extremes, memory_section
+        from aekit.report.html import write_scores_page
+
+        check_is_fitted(self, "threshold_")
+        scores = self.decision_function(X)
+        truth = _truth(y, len(scores))
+        lo, hi = extremes(scores, examples)
+        ends = {"normal": lo, "anomalous": hi}
+        flags = (scores > self.threshold_).astype(int)
+        idx = {f"{w}_index": torch.from_numpy(i.astype(np.int64)) for w, i in ends.items()}
+        s = Scored(scores, flags, float(self.threshold_), truth, idx)
+        images = rows = None
+        if self.table_spec_ is None and len(self.model_.input_shape) == 3:
+            images = {w: self._unit_pair(_rows(X, i)) for w, i in ends.items()}
+        else:
+            rows = {w: self._contribution_rows(X, i, s) for w, i in ends.items()}
+        sec = memory_section(s, self._report_meta(y is not None), images, rows)
+        n = len(self.decision_scores_)
+        title = f"{type(self).__name__}: {self.model_.registry_name} fitted on {n:,} samples"
+        return write_scores_page(path, title, self._overview(), sec)
+
+    def _report_meta(self, labeled: bool) -> dict[str, Any]:
+        """What :meth:`report`'s sentences say of the scores, the rule and the labels."""
+        meta = {
+            "rule": self.threshold_rule_,
+            "data": "X",
+            "command": "detector.report(X" + ", y" * labeled + ")",
+            "labels": "y",
+            "inliers": f"a share {self.calibration:g} of the training X, held out of fitting",
+        }
+        if self.table_spec_ is not None:
+            meta["score"] = (
+                "the sum of their column terms: squared error for numbers, cross-entropy for "
+                "categories"
+            )
+        return meta
+
+    def _overview(self) -> list[list[str]]:
+        shape = list(self.model_.input_shape)
+        n, held = len(self.decision_scores_), self.calibration_scores_ is not None
+        rows = [
+            ["model", f"{self.model_.registry_name}, code size {self.model_.latent_dim}"],
+            ["input", f"images {shape}" if len(shape) == 3 else f"{self.n_features_in_} columns"],
+            ["fitted on", f"{n:,} samples" + f" ({self.calibration:.0%} held out)" * held],
+            ["epochs", str(self.epochs)],
+            ["mode", self.mode],
+            ["threshold", f"{self.threshold_:.4g} (rule {self.threshold_rule_})"],
+        ]
+        return [["", ""], *rows]
+
+    @torch.no_grad()
+    def _unit_pair(self, X) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images X and their reconstructions, both (N, C, H, W) in [0, 1]."""
+        x, pr = self._to_model(X).double(), self.model_.pixel_range
+        rec = self._model64().reconstruct(x)
+        return from_range(x, pr).float(), from_range(rec, pr).float()
+
+    @torch.no_grad()
+    def _contribution_rows(self, X, idx: np.ndarray, s) -> list[list[str]]:
+        """The table of rows ``idx`` of X: score, flag and largest contributing columns (for
+        numbers also the value and the model's value, in X's units)."""
+        from aekit.report.anomaly import contribution_table
+
+        sub = _rows(X, idx)
+        e, names = self.explain(sub), None
+        if is_frame(e):
+            e, names = e.to_numpy(np.float64), [str(c) for c in e.columns]
+        else:
+            e, names = e
+        values = None
+        if self.table_spec_ is None:  # numbers: the row and the model's row
+            rec = self._model64().reconstruct(self._to_model(sub).double())
+            values = (np.asarray(sub, np.float64).reshape(len(idx), -1), self._from_model(rec))
+        rows = contribution_table(idx, s, np.asarray(e), names, values)
+        if is_frame(X):  # a DataFrame's rows by its own index
+            for r, label in zip(rows[1:], X.index[idx]):
+                r[0] = str(label)
+        return rows
+
+
+def _truth(y, n: int) -> np.ndarray | None:
+    """``y`` as 1 = anomaly per row (pyod's convention), checked: one per row, 0/1, both."""
+    if y is None:
+        return None
+    t = np.asarray(y).reshape(-1)
+    if len(t) != n:
+        raise DataError(f"y has {len(t)} labels for {n} rows of X; give one per row")
+    values = set(np.unique(t).tolist())
+    if not values <= {0, 1}:
+        shown = ", ".join(map(str, sorted(values, key=str)[:6]))
+        raise DataError(
+            f"y must be 1 for an anomaly and 0 for a normal row; got the values {shown} "
+            "(e.g. y=(labels != normal_class).astype(int))"
+        )
+    if len(values) < 2:
+        raise DataError(
+            "y holds only one kind of row, and a ROC curve needs both anomalies (1) and normal "
+            "rows (0); pass both, or leave y out"
+        )
+    return t.astype(np.int8)
 
 
 def _rows(X, idx: np.ndarray):

@@ -17,11 +17,13 @@ def add_parser(sub) -> list[str]:
 def run(args) -> int:
     from aekit.report import write_model_card, write_report
     from aekit.run import Run
+    from aekit.training.run_dir import run_lock
 
     run = Run.load(args.run_dir)  # a clear error for a folder that is not a run
-    ev = None if args.reeval else run.evaluation()
-    if ev is None:
-        ev = run.evaluate()
-    print(write_report(run, evaluation=ev))
-    print(write_model_card(run, ev))
+    with run_lock(run.path, otherwise=""):  # not while another process writes the folder
+        ev = None if args.reeval else run.evaluation()
+        if ev is None:
+            ev = run.evaluate()
+        print(write_report(run, evaluation=ev))
+        print(write_model_card(run, ev))
     return 0

@@ -103,7 +103,7 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
         )
     if data.lo is not None:  # table columns: the scaling the rows were read with
         meta.update(lo=data.lo.flatten().tolist(), hi=data.hi.flatten().tolist())
-    with run_lock(run.path):
+    with run_lock(run.path, otherwise="or score without --report"):
         keep_scores(run, csv_text, meta, x)
         return write_report(run, evaluation=run.evaluation() or run.evaluate())
 

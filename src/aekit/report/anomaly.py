@@ -167,6 +167,7 @@ class ScoreSection:
     variants: list[str] = field(default_factory=list)
     tables: list[tuple[str, list[list[str]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pngs: dict[str, bytes] = field(default_factory=dict)  # figures with no file: kind -> PNG
 
 
 @dataclass
@@ -215,27 +216,71 @@ def score_section(run: Run) -> ScoreSection | None:
 
 def _draw(run: Run, s: Scored, sec: ScoreSection) -> None:
     """Write plots/scores_*.png (and, for tables, the rows' tables) into ``sec``."""
-    from aekit.viz.scores import roc_figure, score_histogram, scored_grid
-
     plots = run.path / PLOTS
     plots.mkdir(exist_ok=True)
     for old in plots.glob("scores_*.png"):  # a previous scoring's figures
         old.unlink()
     unit = "anomaly score" if "score" in sec.meta else "mean squared reconstruction error"
-    figs = {"scores_hist": score_histogram(s.scores, s.threshold, s.truth, unit)}
-    if s.truth is not None:
-        figs["scores_roc"] = roc_figure(s.scores, s.truth, s.threshold)
+    figs = score_figures(s.scores, s.threshold, s.truth, unit)
     for which in ("normal", "anomalous"):
         x, idx = s.examples[which], s.examples[f"{which}_index"].numpy()
         if run.is_image:
-            title = f"The {len(x)} most {which} inputs (score above each; * flagged)"
-            recon = run.reconstruct(x)
-            figs[f"scores_{which}"] = scored_grid(x, s.scores[idx], recon, title, s.flags[idx])
+            figs[f"scores_{which}"] = extremes_grid(which, x, run.reconstruct(x), s, idx)
         else:
             sec.tables.insert(0, (which, row_table(run, x, idx, s, sec.meta)))  # anomalous first
     for stem, fig in figs.items():
         fig.savefig(plots / f"{stem}.png", dpi=100)
         sec.files.append(plots / f"{stem}.png")
+
+
+def memory_section(
+    s: Scored,
+    meta: dict[str, Any],
+    images: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    rows: dict[str, list[list[str]]] | None = None,
+) -> ScoreSection:
+    """The section of scores kept in no run folder (a scikit-learn detector's), its figures
+    as PNG bytes. ``s.examples``: normal_index / anomalous_index; ``images``: per end,
+    (inputs, reconstructions) (k, C, H, W) in [0, 1]; ``rows``: per end, its
+    :func:`contribution_table`."""
+    import io
+
+    from aekit.report.texts import score_sentences
+
+    sec = ScoreSection(meta, score_sentences(meta, s.scores, s.flags, s.threshold, s.truth))
+    sec.variants = ["labeled"] if s.truth is not None else []
+    unit = "anomaly score" if "score" in meta else "mean squared reconstruction error"
+    figs = score_figures(s.scores, s.threshold, s.truth, unit)
+    for which in ("normal", "anomalous"):
+        idx = s.examples[f"{which}_index"].numpy()
+        if images:
+            figs[f"scores_{which}"] = extremes_grid(which, *images[which], s, idx)
+    sec.tables = [(w, rows[w]) for w in ("anomalous", "normal")] if rows else []
+    for kind, fig in figs.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        sec.pngs[kind] = buf.getvalue()
+    return sec
+
+
+def score_figures(scores: np.ndarray, threshold: float, truth: np.ndarray | None, unit: str):
+    """{"scores_hist": the histogram with the threshold, "scores_roc": the ROC curve (with
+    ``truth``, 1 = anomaly)}: Figures, named as report.html's texts name them."""
+    from aekit.viz.scores import roc_figure, score_histogram
+
+    figs = {"scores_hist": score_histogram(scores, threshold, truth, unit)}
+    if truth is not None:
+        figs["scores_roc"] = roc_figure(scores, truth, threshold)
+    return figs
+
+
+def extremes_grid(which: str, x: torch.Tensor, recon: torch.Tensor, s: Scored, idx: np.ndarray):
+    """The most ``which`` (normal / anomalous) images ``x`` (k, C, H, W) in [0, 1], their
+    reconstructions, and their scores and flags from ``s`` at indices ``idx``: a Figure."""
+    from aekit.viz.scores import scored_grid
+
+    title = f"The {len(x)} most {which} inputs (score above each; * flagged)"
+    return scored_grid(x, s.scores[idx], recon, title, s.flags[idx])
 
 
 def row_table(
@@ -249,19 +294,35 @@ def row_table(
 
     names = column_names(run.model, run.info["data"].get("features"))
     contrib = column_contributions(run.model, x)
-    plain = not is_table_model(run.model)  # the tabular model's rows are encoded
-    rec = run.reconstruct(x).double().numpy() if plain else None
+    if is_table_model(run.model):  # the tabular model's rows are encoded: no values shown
+        return contribution_table(idx, s, contrib, names, top=top)
+    x64, rec = x.double().numpy(), run.reconstruct(x).double().numpy()
     lo, hi = meta.get("lo"), meta.get("hi")
-    units = (lambda v, j: v * (hi[j] - lo[j]) + lo[j]) if lo and hi else (lambda v, j: v)
-    head = "largest contributions: column" + " = value (model's value)" * plain + ", share"
+    if lo and hi:  # [0, 1] -> the data's units
+        lo, hi = np.asarray(lo), np.asarray(hi)
+        x64, rec = x64 * (hi - lo) + lo, rec * (hi - lo) + lo
+    return contribution_table(idx, s, contrib, names, (x64, rec), top)
+
+
+def contribution_table(
+    idx: np.ndarray,
+    s: Scored,
+    contrib: np.ndarray,
+    names: list[str],
+    values: tuple[np.ndarray, np.ndarray] | None = None,
+    top: int = 3,
+) -> list[list[str]]:
+    """A table of the rows at ``idx``: index, score, flagged, and the ``top`` columns with the
+    largest share of ``contrib`` (k, D), each row's contributions to its score; ``values``:
+    (the rows, the model's rows) (k, D) in the data's units, shown beside the column names."""
+    head = "largest contributions: column" + " = value (model's value)" * bool(values) + ", share"
     out = [["row", "score", "flagged", head]]
     for r, i in enumerate(idx.tolist()):
         share = contrib[r] / max(contrib[r].sum(), 1e-300)
         cols = np.argsort(-contrib[r], kind="stable")[:top]
         parts = [
-            f"{names[j]} = {units(float(x[r, j]), j):.4g} ({units(rec[r, j], j):.4g}), "
-            f"{share[j]:.0%}"
-            if plain
+            f"{names[j]} = {values[0][r, j]:.4g} ({values[1][r, j]:.4g}), {share[j]:.0%}"
+            if values
             else f"{names[j]}, {share[j]:.0%}"
             for j in cols
         ]

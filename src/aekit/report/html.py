@@ -19,6 +19,7 @@ from aekit.report.texts import (
     GLOSSARY,
     figure_text,
     headline,
+    log_header,
     model_paragraph,
     readable_metrics,
 )
@@ -69,16 +70,23 @@ def _png_width(data: bytes) -> int:
 
 def figure_html(path: Path, variants: list[str]) -> str:
     """One <figure>: the image embedded, its title, how to read it, and its file name."""
-    data = path.read_bytes()
-    mime = "image/gif" if path.suffix == ".gif" else "image/png"
-    title, text = figure_text("animation" if path.suffix == ".gif" else path.stem, variants)
+    gif = path.suffix == ".gif"
+    stem = "animation" if gif else path.stem
+    return _figure(path.read_bytes(), stem, variants, f"plots/{path.name}", path.stem)
+
+
+def _figure(data: bytes, kind: str, variants: list[str], file: str = "", fig_id: str = "") -> str:
+    """A <figure> of the PNG/GIF ``data``, titled by its ``kind`` (FIGURES of texts.py);
+    ``file``: where it lies in the run folder (none for a page without one)."""
+    mime = "image/gif" if data[:3] == b"GIF" else "image/png"
+    title, text = figure_text(kind, variants)
     wide = " class='wide'" if _png_width(data) > 900 else ""
     src = base64.b64encode(data).decode("ascii")
+    where = f" <span class='file'>{html.escape(file)}</span>" if file else ""
     return (
-        f"<figure{wide} id='fig-{html.escape(path.stem)}'>"
+        f"<figure{wide} id='fig-{html.escape(fig_id or kind)}'>"
         f'<img src="data:{mime};base64,{src}" alt="{html.escape(title)}">'
-        f"<figcaption><b>{html.escape(title)}</b>{html.escape(text)} "
-        f"<span class='file'>plots/{html.escape(path.name)}</span></figcaption></figure>"
+        f"<figcaption><b>{html.escape(title)}</b>{html.escape(text)}{where}</figcaption></figure>"
     )
 
 
@@ -88,7 +96,7 @@ def training_log_rows(records: list[dict]) -> list[list[str]]:
     if not epochs:
         return [["epoch"]]
     terms = [k for k in epochs[-1] if k.startswith(("train_", "val_"))]
-    rows = [["epoch", "step", *terms, "lr", "time (s)"]]
+    rows = [["epoch", "step", *map(log_header, terms), "learning rate", "time (s)"]]
     for r in epochs:
         vals = [f"{r[k]:.5g}" if isinstance(r.get(k), float) else str(r.get(k, "")) for k in terms]
         rows.append(
@@ -136,10 +144,7 @@ def write_report(
     info = run.info
     title = f"{run.path.name}: {info['model']['name']} on {info['data']['name']}"
     parts = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
+        _head(title),
         _intro(run, evaluation),
         _metrics(evaluation),
         _scores(run),
@@ -160,6 +165,16 @@ def write_report(
     out = run.path / REPORT
     atomic_write_text(out, "\n".join(parts))
     return out
+
+
+def _head(title: str) -> str:
+    """The page's head (title, style) and its <h1>."""
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+    )
 
 
 def _write_figures(figs: RunFigures, kinds: list[str]) -> tuple[list[Path], list[str]]:
@@ -228,7 +243,6 @@ def _metrics(ev: dict[str, Any]) -> str:
 def _scores(run: Run) -> str:
     """The "Anomaly scores" section of a run scored with ``aekit score --report`` ("" if none)."""
     from aekit.report.anomaly import score_section
-    from aekit.report.texts import ROW_TABLES
 
     try:
         sec = score_section(run)
@@ -237,8 +251,14 @@ def _scores(run: Run) -> str:
             "could not draw the anomaly scores of %s: %s: %s", run.path, type(e).__name__, e
         )
         return f"<h2>Anomaly scores</h2><p class='note'>Not drawn: {html.escape(str(e))}</p>"
-    if sec is None:
-        return ""
+    return "" if sec is None else score_section_html(sec)
+
+
+def score_section_html(sec) -> str:
+    """The "Anomaly scores" section of a :class:`aekit.report.anomaly.ScoreSection`: its notes,
+    sentences, figures (files in plots/, or PNGs in memory) and row tables."""
+    from aekit.report.texts import ROW_TABLES
+
     tables = "".join(
         f"<h3>{html.escape(ROW_TABLES[which].split(':')[0])}</h3><p class='lead'>"
         f"{html.escape(ROW_TABLES[which])}</p>{_table(rows)}"
@@ -250,8 +270,24 @@ def _scores(run: Run) -> str:
         + _code_spans(html.escape(" ".join(sec.sentences)))
         + "</p><div class='figs'>"
         + "".join(figure_html(p, sec.variants) for p in sec.files)
+        + "".join(_figure(png, kind, sec.variants) for kind, png in sec.pngs.items())
         + f"</div>{tables}"
     )
+
+
+def write_scores_page(path: str | Path, title: str, overview: list[list[str]], sec) -> Path:
+    """A self-contained page of one "Anomaly scores" section (``sec``) under an overview
+    table (``overview``: [["", ""], [name, value], ...]): the report of a model with no run
+    folder (:meth:`aekit.sklearn.AutoencoderAnomalyDetector.report`)."""
+    out = Path(path)
+    page = [
+        _head(title),
+        _table(overview),
+        score_section_html(sec),
+        "</body></html>",
+    ]
+    atomic_write_text(out, "\n".join(page))
+    return out
 
 
 def _training_log(records: list[dict]) -> str:
@@ -260,7 +296,8 @@ def _training_log(records: list[dict]) -> str:
     opened = " open" if n <= OPEN_LOG_EPOCHS else ""
     return (
         f"<details{opened}><summary>Training log: {n} epoch{'s' if n != 1 else ''} "
-        "(train_* on the training batches, val_* on the validation split)</summary>"
+        "(training: on the batches as they were trained; validation: on the held-out split)"
+        "</summary>"
         f"<div class='log'>{_table(rows)}</div></details>"
     )
 

@@ -368,13 +368,32 @@ def headline(ev: dict[str, Any], info: dict[str, Any]) -> list[str]:
     return out
 
 
+#: the training log's columns (metrics.jsonl's train_* / val_* keys): the split, then the term
+LOG_SPLITS = {"train": "training", "val": "validation"}
+LOG_TERMS = {
+    "loss": "loss",  # what the optimiser minimises: the sum of the terms below
+    "recon": "reconstruction",
+    "kl": "KL",
+    "sparsity": "sparsity penalty",
+    "contractive": "contraction penalty",
+}
+
+
+def log_header(key: str) -> str:
+    """A training-log column for people: "train_recon" -> "reconstruction (training)"."""
+    split, _, term = key.partition("_")
+    if split not in LOG_SPLITS:
+        return key.replace("_", " ")
+    return f"{LOG_TERMS.get(term, term.replace('_', ' '))} ({LOG_SPLITS[split]})"
+
+
 #: what each threshold rule means, in words (``aekit.anomaly``)
 RULE_WORDS = {
-    "fpr": "calibrated on the run's held-out validation data (normal samples the model did not "
-    "train on) so that about {rate:.0%} of normal samples are flagged",
+    "fpr": "calibrated on {inliers} (normal samples the model did not train on) so that about "
+    "{rate:.0%} of normal samples are flagged",
     "contamination": "set so that the highest {rate:.0%} of these scores are flagged",
-    "auto": "the median of the log-scores plus 3.5 robust standard deviations (it assumes "
-    "normal scores are roughly log-normal and anomalies a minority)",
+    "auto": "the median of the log-scores plus 3.5 robust standard deviations, which assumes "
+    "normal scores are roughly log-normal and anomalies a minority",
 }
 
 #: what the score is, unless the scores' meta.json says otherwise
@@ -396,9 +415,11 @@ def score_sentences(meta: dict[str, Any], scores, flags, threshold: float, truth
 
     n, k = len(scores), int(np.sum(flags))
     kind, _, rate = str(meta.get("rule", "")).partition(":")
-    how = RULE_WORDS.get(kind, "{rate}").format(rate=float(rate) if rate else 0.0)
+    inliers = meta.get("inliers", "the run's held-out validation data")
+    how = RULE_WORDS.get(kind, "{rate}").format(rate=float(rate) if rate else 0.0, inliers=inliers)
+    split = f" ({meta['split']} split)" if meta.get("split") else ""
     out = [
-        f"{n:,} sample{'s' * (n != 1)} of {meta.get('data')} ({meta.get('split')} split) "
+        f"{n:,} sample{'s' * (n != 1)} of {meta.get('data')}{split} "
         f"{'were' if n != 1 else 'was'} scored by {meta.get('score', SCORE_WORDS)} (higher = "
         f"less like the training data) with `{meta.get('command', 'aekit score')}`.",
         f"The threshold is {threshold:.4g} (rule {meta.get('rule')}: {how}); it flags {k:,} "

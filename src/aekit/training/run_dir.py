@@ -72,10 +72,13 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: str | Path) -> Iterator[None]:
+def run_lock(
+    run_dir: str | Path, otherwise: str = "or train into a new folder with --name"
+) -> Iterator[None]:
     """Hold an exclusive OS lock on the run folder (``flock`` on the folder itself, so nothing
-    is written to take it) while a process trains or finishes it; the kernel drops it when the
-    process ends, however it ends. A second process is refused with a ConfigError."""
+    is written to take it) while a process trains, scores or reports on it; the kernel drops it
+    when the process ends, however it ends. A second process is refused with a ConfigError
+    ending in ``otherwise`` (what else the refused command could do; "" for nothing)."""
     p = Path(run_dir)
     if fcntl is None or not p.is_dir():  # no folder: the reader that follows says so
         yield
@@ -86,8 +89,10 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ConfigError(
-                f"{str(p)!r} is in use by another aekit process (training or resuming it); "
-                "wait for it to end, or train into a new folder with --name"
+                f"{str(p)!r} is in use by another aekit process that is writing to it "
+                f"(training, scoring or reporting); wait for it to end and try again"
+                + f", {otherwise}"
+                * bool(otherwise)
             ) from None
         yield
     finally:
