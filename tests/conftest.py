@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -14,7 +15,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from aekit.viz.run_plots import RunPlots  # noqa: E402
+
 torch.set_num_threads(1)
+_END_PLOTS = RunPlots.on_train_end
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -30,6 +34,33 @@ def mnist_dir() -> Path:
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("full MNIST not present in ../shared/datasets/mnist")
     return d
+
+
+@contextlib.contextmanager
+def without_end_plots():
+    """Runs trained inside write no end-of-run figures (plots/loss.png and the last recon grid):
+    for tests about something else, as matplotlib is most of a tiny run's time (~0.2-0.5 s of
+    CPU against ~0.05 s of training). The figures are tested where they are the point:
+    test_viz, test_report, the tiny runs (tests/_tiny_runs.py) and test_training's run-folder
+    and every-model tests. Epoch figures (``train.recon_every``) are still drawn."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RunPlots, "on_train_end", lambda self, state: None)
+        yield
+
+
+@contextlib.contextmanager
+def with_end_plots():
+    """The real end-of-run figures, even inside ``without_end_plots`` (the shared tiny runs)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RunPlots, "on_train_end", _END_PLOTS)
+        yield
+
+
+@pytest.fixture
+def no_end_plots():
+    """``without_end_plots`` for a whole test: ``pytestmark = usefixtures("no_end_plots")``."""
+    with without_end_plots():
+        yield
 
 
 def quick(runs: Path, **sections) -> dict:

@@ -17,6 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
+from conftest import without_end_plots
 from PIL import Image
 
 import aekit
@@ -77,7 +78,7 @@ def decoded(model, z) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Quick runs of each kind the page handles (one or two epochs, no report: about a second
+    """Quick runs of each kind the page handles (one or two epochs, no report or figures: about a second
     in all): 2-D codes, 4-D codes of a conv net, a VAE, and a table of 5 features."""
     out = tmp_path_factory.mktemp("runs")
     rows = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32) * 10 + 3  # (N, D)
@@ -88,18 +89,19 @@ def runs(tmp_path_factory):
         "vae": ("digits", {"name": "vae", "hidden": [16], "latent_dim": 3}),
         "table": (str(out / "table.npy"), {"name": "mlp", "hidden": [8], "latent_dim": 1}),
     }
-    return {
-        name: aekit.train(
-            {
-                "data": {"name": data},
-                "model": model,
-                "train": {"epochs": 2, "batch_size": 64, "lr": 3e-3},
-                "run": {"out_dir": str(out), "name": name},
-            },
-            report=False,
-        ).run_dir
-        for name, (data, model) in specs.items()
-    }
+    with without_end_plots():
+        return {
+            name: aekit.train(
+                {
+                    "data": {"name": data},
+                    "model": model,
+                    "train": {"epochs": 2, "batch_size": 64, "lr": 3e-3},
+                    "run": {"out_dir": str(out), "name": name},
+                },
+                report=False,
+            ).run_dir
+            for name, (data, model) in specs.items()
+        }
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,9 @@ from aekit.data import BatchMaker, load_dataset, mapped
 from aekit.data.mapped import MappedArray
 from aekit.data.sources import clear_cache
 
+# the end-of-run figures are not what these tests are about (conftest.without_end_plots)
+pytestmark = pytest.mark.usefixtures("no_end_plots")
+
 
 def _digits_u8(layout: str) -> tuple[np.ndarray, np.ndarray]:
     d = load_digits()

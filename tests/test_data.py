@@ -13,6 +13,9 @@ import aekit
 from aekit.data import Dataset, read_idx, write_idx
 from aekit.data.sources import clear_cache
 
+# the end-of-run figures are not what these tests are about (conftest.without_end_plots)
+pytestmark = pytest.mark.usefixtures("no_end_plots")
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():

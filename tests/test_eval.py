@@ -24,6 +24,9 @@ from aekit.evaluation.metrics import (
 )
 from aekit.evaluation.prior import CodePrior
 
+# the end-of-run figures are not what these tests are about (conftest.without_end_plots)
+pytestmark = pytest.mark.usefixtures("no_end_plots")
+
 
 def _pairs(shape=(6, 1, 28, 28), seed=0):
     g = torch.Generator().manual_seed(seed)

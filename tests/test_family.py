@@ -21,6 +21,9 @@ from aekit.losses import (
 from aekit.training.trainer import overcomplete_warning
 from tests.conftest import quick
 
+# the end-of-run figures are not what these tests are about (conftest.without_end_plots)
+pytestmark = pytest.mark.usefixtures("no_end_plots")
+
 
 def test_gaussian_kl_matches_torch_distributions():
     torch.manual_seed(0)

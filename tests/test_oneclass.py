@@ -64,6 +64,7 @@ def test_combination_is_standardised_on_training_scores_only():
     assert np.allclose(standardised_sum(tr, te2, ["a", "b"])[1][:-1], te_sum)
 
 
+@pytest.mark.usefixtures("no_end_plots")  # its runs' figures are not the point
 def test_run_gives_a_row_per_detector_for_the_class_and_seed(digits):
     rows = run_oneclass(classes=[0], seeds=[0], cfg=TINY, splits=digits)
     assert {r["class"] for r in rows} == {0} and {r["seed"] for r in rows} == {0}

@@ -12,6 +12,9 @@ import aekit
 from aekit import run as run_files
 from aekit.errors import AekitError
 
+# the end-of-run figures are not what these tests are about (conftest.without_end_plots)
+pytestmark = pytest.mark.usefixtures("no_end_plots")
+
 
 def test_run_load_reads_the_folder_aekit_train_wrote():
     d = tiny_run("mlp")

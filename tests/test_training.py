@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import quick
+from conftest import quick, without_end_plots
 from safetensors.torch import load_file
 
 import aekit
@@ -17,9 +17,10 @@ from aekit.losses import LOSSES
 from aekit.losses.reconstruction import BCE_EPS
 
 
-def train(cfg):
-    """aekit.train without the end-of-run report (its own tests cover it)."""
-    return aekit.train(cfg, report=False)
+def train(cfg, callbacks=()):
+    """aekit.train without the end-of-run report and figures (their own tests cover them)."""
+    with without_end_plots():
+        return aekit.train(cfg, callbacks, report=False)
 
 
 def test_run_folder_has_every_file_and_loads_alone(runs):
@@ -129,7 +130,8 @@ def test_tanh_output_with_minus_one_to_one_pixels(runs):
 
 @pytest.mark.parametrize("name", aekit.list_models())
 def test_every_model_trains_end_to_end_and_loads_back(runs, name):
-    run = train(quick(runs, model={"name": name, "latent_dim": 4}))
+    # with the end-of-run figures: every family's loss terms and reconstructions get drawn
+    run = aekit.train(quick(runs, model={"name": name, "latent_dim": 4}), report=False)
     assert math.isfinite(run.history[-1]["val_loss"])
     m = aekit.load(run.run_dir)
     assert m.registry_name == name
@@ -191,8 +193,8 @@ def test_denoising_input_is_corrupted_target_clean(runs, monkeypatch):
 
     monkeypatch.setattr(cls, "loss_terms", loss_terms)
     cfg = {"noise": "gaussian", "noise_level": 0.3}
-    run = train(quick(runs, data=cfg, train={"recon_every": 1, "epochs": 1}))
-    assert (run.run_dir / "plots" / "recon_epoch_001.png").is_file()
+    run = aekit.train(quick(runs, data=cfg, train={"recon_every": 1, "epochs": 1}), report=False)
+    assert (run.run_dir / "plots" / "recon_epoch_001.png").is_file()  # the end-of-run grid
     clean = aekit.load_dataset("digits", split="all").images().flatten(1)  # (1797, 64)
     assert len(seen) >= 2
     for x, target in seen:
@@ -262,7 +264,7 @@ class OutputBias:
 def test_output_bias_starts_at_the_mean_image_and_speeds_up_the_first_epoch(runs, pixel_range):
     seen = OutputBias()
     data = {"pixel_range": pixel_range}
-    hist = aekit.train(quick(runs, data=data), callbacks=[seen], report=False).history
+    hist = train(quick(runs, data=data), callbacks=[seen]).history
     y = torch.tanh(seen.bias) if pixel_range == "-11" else torch.sigmoid(seen.bias)
     mean = seen.mean * 2 - 1 if pixel_range == "-11" else seen.mean
     lo, hi = (-0.99, 0.99) if pixel_range == "-11" else (0.005, 0.995)
