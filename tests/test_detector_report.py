@@ -94,3 +94,17 @@ def test_bad_y_is_one_line_and_writes_nothing(digits, tmp_path, y, words):
 def test_an_unfitted_detector_refuses(tmp_path):
     with pytest.raises(NotFittedError):
         AutoencoderAnomalyDetector().report(np.zeros((4, 3)), path=tmp_path / "r.html")
+
+
+def test_an_array_report_shows_values_in_x_units_and_the_rule_on_the_training_scores(tmp_path):
+    g = np.random.default_rng(1)
+    w = g.normal(size=(2, 5))
+    x = (g.normal(size=(300, 2)) @ w + 0.05 * g.normal(size=(300, 5))) * 10 + 100
+    det = AutoencoderAnomalyDetector(epochs=40, latent_dim=2, contamination=0.05).fit(x)
+    new = x[:30].copy()
+    new[0, 3] += 200.0  # one row shifted far in column x3
+    html = det.report(new, path=tmp_path / "a.html").read_text()
+    assert "the highest 5% of the training scores are flagged" in html
+    rows = section(html, "The most anomalous rows")
+    first = rows[rows.index("<tr><td>") :].split("</tr>")[0]
+    assert first.startswith("<tr><td>0</td>") and f"x3 = {new[0, 3]:.4g} (" in first

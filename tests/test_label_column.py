@@ -81,6 +81,10 @@ def test_a_run_trained_with_a_label_column_reads_it_when_there_and_scores_withou
     a, b = read(tmp_path / "a.csv"), read(tmp_path / "b.csv")
     assert [int(r["true_anomaly"]) for r in a] == y.tolist() and "true_anomaly" not in b[0]
     assert [r["score"] for r in a] == [r["score"] for r in b]  # the label was never an input
+    x = np.loadtxt(tmp_path / "unlabeled.csv", delimiter=",", skiprows=1)
+    np.save(tmp_path / "x.npy", x)  # the same rows as an array: no columns, no labels
+    assert main([*args, str(tmp_path / "c.csv"), "--data", str(tmp_path / "x.npy")]) == 0
+    assert [r["score"] for r in read(tmp_path / "c.csv")] == [r["score"] for r in b]
 
 
 @pytest.mark.parametrize(

@@ -290,9 +290,12 @@ class Run:
         on it: its scores would see the label), else the run's own, where the file has it."""
         own = self.data_config.get("label_column")
         if asked is None:
-            if own is None or not new_data or Path(name).suffix.lower() != ".csv":
+            if own is None or not new_data:
                 return own
-            return own if own in (csv_header(Path(name)) or []) else None
+            p = Path(name)
+            if p.suffix.lower() != ".csv" or not p.is_file():  # other data: no such column
+                return None
+            return own if own in (csv_header(p) or []) else None
         if asked in (self.info["data"].get("features") or []):
             raise DataError(
                 f"{self.path.name} was trained with {asked!r} as an input column, so its scores "

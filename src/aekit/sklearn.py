@@ -396,6 +396,7 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
             "command": "detector.report(X" + ", y" * labeled + ")",
             "labels": "y",
             "inliers": f"a share {self.calibration:g} of the training X, held out of fitting",
+            "threshold_scores": "the training scores",
         }
         if self.table_spec_ is not None:
             meta["score"] = (

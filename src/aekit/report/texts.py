@@ -391,7 +391,7 @@ def log_header(key: str) -> str:
 RULE_WORDS = {
     "fpr": "calibrated on {inliers} (normal samples the model did not train on) so that about "
     "{rate:.0%} of normal samples are flagged",
-    "contamination": "set so that the highest {rate:.0%} of these scores are flagged",
+    "contamination": "set so that the highest {rate:.0%} of {scored} are flagged",
     "auto": "the median of the log-scores plus 3.5 robust standard deviations, which assumes "
     "normal scores are roughly log-normal and anomalies a minority",
 }
@@ -416,7 +416,9 @@ def score_sentences(meta: dict[str, Any], scores, flags, threshold: float, truth
     n, k = len(scores), int(np.sum(flags))
     kind, _, rate = str(meta.get("rule", "")).partition(":")
     inliers = meta.get("inliers", "the run's held-out validation data")
-    how = RULE_WORDS.get(kind, "{rate}").format(rate=float(rate) if rate else 0.0, inliers=inliers)
+    scored = meta.get("threshold_scores", "these scores")  # what the threshold was set on
+    rate = float(rate) if rate else 0.0
+    how = RULE_WORDS.get(kind, "{rate}").format(rate=rate, inliers=inliers, scored=scored)
     split = f" ({meta['split']} split)" if meta.get("split") else ""
     out = [
         f"{n:,} sample{'s' * (n != 1)} of {meta.get('data')}{split} "
