@@ -27,6 +27,9 @@ from aekit.evaluation.contributions import (
 
 log = logging.getLogger(__name__)
 
+CODE_K = 5  # neighbours of a table row's code distance (as aekit.oneclass's knn score)
+CODE_REF = 2000  # training codes kept for it: a seeded subsample of the training rows
+
 
 class _AutoencoderEstimator(BaseEstimator):
     """Shared fitting: X is handed to ``aekit.train`` (the one trainer) as an in-memory
@@ -53,7 +56,19 @@ class _AutoencoderEstimator(BaseEstimator):
             model = self._model_dict(self.model, {})
             self.scaling_, self.table_spec_ = data.scaling, None
         self._train(data, model, len(X))
+        if self.table_spec_ is not None:
+            self._calibrate(data.x)
         return X
+
+    def _calibrate(self, x: torch.Tensor) -> None:
+        """The tabular model's per-column term scales, from the training rows (see
+        ``aekit.models.tabular``); a kept run folder gets the calibrated weights."""
+        self.model_.calibrate(x)
+        if self.run_dir_ is not None:
+            from aekit.run import WEIGHTS
+            from aekit.training.run_dir import save_weights
+
+            save_weights(self.model_, self.run_dir_ / WEIGHTS)
 
     def _model_dict(self, name: str, table: dict) -> dict[str, Any]:
         if table and self.model not in ("mlp", "tabular"):
@@ -293,6 +308,33 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
+    @torch.no_grad()
+    def _calibrate(self, x: torch.Tensor) -> None:
+        """Tables: the term scales, then the code-distance reference: the codes of (at most
+        ``CODE_REF``) training rows, and the median of each part of the score over them."""
+        super()._calibrate(x)
+        model = self._model64()
+        keep = np.random.default_rng(self.random_state).permutation(len(x))[:CODE_REF]
+        self.train_codes_ = model.encode(x[np.sort(keep)].double()).numpy()
+        parts = self._score_parts(x)
+        self.part_medians_ = np.median(parts, axis=0).clip(np.finfo(np.float64).tiny)
+
+    @torch.no_grad()
+    def _score_parts(self, X) -> np.ndarray:
+        """(N, 2) for a table: the scaled reconstruction score (the sum of the column terms)
+        and the code distance: the mean distance of the row's code to its ``CODE_K`` nearest
+        training codes after the nearest (left out, so a training row is not its own
+        neighbour; the same rule for fresh rows keeps their scores comparable)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        x = X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
+        model = self._model64()
+        rec = table_scores(model, x)
+        k = min(CODE_K + 1, len(self.train_codes_))
+        nn = NearestNeighbors(n_neighbors=k).fit(self.train_codes_)
+        dist = nn.kneighbors(model.encode(x).numpy())[0][:, 1:].mean(1) if k > 1 else 0 * rec
+        return np.stack([rec, dist], 1)
+
     def _rule(self) -> ThresholdRule:
         if self.threshold is None and self.mode == "outlier":
             return ThresholdRule.parse(f"contamination:{self.contamination}")
@@ -301,11 +343,11 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
     @torch.no_grad()
     def error_maps(self, X) -> np.ndarray:
         """Squared reconstruction error per pixel (N, *sample shape) in [0, 1] units; for a
-        table, each column's term of the score (N, n_columns), as :meth:`explain`."""
+        table, each column's share of the score (N, n_columns), as :meth:`explain`."""
         x = self._to_model(X).double()
         model, pr = self._model64(), self.model_.pixel_range
         if self.table_spec_ is not None:
-            return column_contributions(model, x)
+            return self._table_contributions(model, x)
         out = []
         for i in range(0, len(x), 1000):
             xb = x[i : i + 1000]
@@ -313,12 +355,25 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
             out.append((from_range(rec, pr) - from_range(xb, pr)).pow(2))
         return torch.cat(out).numpy()
 
+    def _table_contributions(self, model, x: torch.Tensor) -> np.ndarray:
+        """(N, n_columns): the whole score shared out in proportion to each column's share of
+        the reconstruction score (equal shares where that is 0)."""
+        c = column_contributions(model, x)
+        total = c.sum(1, keepdims=True)
+        share = np.where(total > 0, c / np.where(total > 0, total, 1.0), 1.0 / c.shape[1])
+        return share * (self._score_parts(x) / self.part_medians_).sum(1, keepdims=True)
+
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score per sample (N,), higher = more anomalous: the mean squared
-        reconstruction error in [0, 1] units; for a table, the sum of the column terms."""
+        reconstruction error in [0, 1] units. For a table, two parts, each divided by its
+        median over the training rows and added: the reconstruction score (the sum of the
+        column terms, each in units of its column's usual term: ``aekit.models.tabular``)
+        and the code distance (the mean distance of the row's code to its nearest training
+        codes: a row that is extreme in a way the features share is rebuilt well but lies
+        far out in code space)."""
         check_is_fitted(self, "model_")
         if self.table_spec_ is not None:
-            return table_scores(self._model64(), self._to_model(X).double())
+            return (self._score_parts(X) / self.part_medians_).sum(1)
         e = self.error_maps(X)
         return e.reshape(len(e), -1).mean(1)
 
@@ -327,10 +382,13 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         :meth:`decision_function` score. A DataFrame (rows x the training columns, in their
         order) when X is one; else ``(contributions (N, n_columns), column names)``.
 
-        Tables: the score (a number's squared error in robust-scaled units, (x - median) / IQR,
-        plus the cross-entropy of its missing mask; a category's cross-entropy; summed over the
-        columns) shared out in proportion to each column's term with that column hidden from
-        the encoder (predicted from the others). Arrays of numbers: each feature's squared
+        Tables: the score (:meth:`decision_function`: the reconstruction part and the code
+        distance) is shared out in proportion to each column's term with that column hidden
+        from the encoder (predicted from the others; a number's squared error in robust-scaled
+        units, (x - median) / IQR, plus the cross-entropy of its missing mask; a category's
+        cross-entropy). The code-distance part has no column of its own: it is shared out in
+        the same proportions, so the column that explains the reconstruction part also
+        carries the row's distance in code space. Arrays of numbers: each feature's squared
         error in [0, 1] units divided by the number of features."""
         check_is_fitted(self, "model_")
         e = self.error_maps(X)

@@ -1,14 +1,20 @@
 """Autoencoder for mixed tables: robust-scaled numbers with missing masks, embedded categories,
 and a cross-entropy head per categorical column (the layout is in ``aekit.data.tabular``).
 
-Every column gets one loss term (``column_losses``), and a row's anomaly score is their sum
-(``row_scores``; ``row_contributions`` shares it out over the columns, for ``explain``):
+Every column gets one loss term (``column_losses``), and a row's anomaly score is the sum of
+its terms, each divided by that column's ``term_scale`` (``row_scores``; ``row_contributions``
+shares it out over the columns, for ``explain``):
 
 - a number: its squared error in scaled units, (x - median) / IQR, on cells that are present
   (an imputed cell is never a target), plus the binary cross-entropy of its missing mask, which
   is reconstructed too: a cell missing where values are usually present scores;
 - a category: the cross-entropy of its observed category under the head's softmax (a category
   unseen in training is the "unknown" slot, which training never predicts: a large term).
+
+``term_scale`` (set by :meth:`TabularAutoencoder.calibrate` on the training rows after
+training; ones until then) is each column's 90th-percentile term on those rows, so that every
+column is scored in units of its own usual error: a cell missing where it never is, or a swapped
+category, is not capped below a number's squared error by the scale its loss happens to have.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from aekit.layers import Activation, mlp_stack
 from aekit.models.base import AEOutput, Autoencoder, Unflatten, eval_mode
 
 FIT_ROWS = 100_000  # rows the median / IQR are computed on (a seeded-free head of the data)
+TERM_QUANTILE = 0.9  # term_scale: this quantile of each column's term on the training rows
+TERM_FLOOR = 1e-3  # ... at least this share of the median column's, so float noise in a
+# column that is always rebuilt exactly (a constant) cannot dominate the score
 
 
 @dataclass
@@ -58,6 +67,7 @@ class TabularAutoencoder(Autoencoder):
         self._layout(config)
         self.register_buffer("center", torch.zeros(self.n_num))  # training medians
         self.register_buffer("scale", torch.ones(self.n_num))  # training IQRs (> 0)
+        self.register_buffer("term_scale", torch.ones(len(self.column_names)))  # calibrate()
         self.embeds = nn.ModuleList(
             nn.Embedding(k + 1, min(config.embed_dim, max(2, round(1.6 * (k + 1) ** 0.56))))
             for k in self.cards
@@ -164,22 +174,51 @@ class TabularAutoencoder(Autoencoder):
         terms.update(self.regularizers(out, x))
         return terms
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # runs saved before term_scale existed score as they did: every column's scale 1
+        state_dict.setdefault(prefix + "term_scale", torch.ones_like(self.term_scale))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def scaled_terms(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_columns) in eval mode: each column's term divided by its ``term_scale``, the
+        whole row seen by the encoder (an extreme but consistent row scores through the
+        bottleneck)."""
+        with eval_mode(self):
+            return self.column_losses(self.decoder(self.encode(x)), x) / self.term_scale
+
     @torch.no_grad()
     def row_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,) anomaly scores in eval mode: the sum of a row's column terms, the whole row
-        seen by the encoder (an extreme but consistent row scores through the bottleneck)."""
+        """(B,) anomaly scores: the sum of a row's scaled column terms (:meth:`scaled_terms`)."""
+        return self.scaled_terms(x).sum(1)
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor, batch_size: int = 4096) -> None:
+        """Set ``term_scale`` from the rows ``x`` the model was trained on (module docstring):
+        each column's ``TERM_QUANTILE`` term, at least ``TERM_FLOOR`` x the median column's."""
         with eval_mode(self):
-            return self.column_losses(self.decoder(self.encode(x)), x).sum(1)
+            terms = torch.cat(
+                [
+                    self.column_losses(self.decoder(self.encode(xb)), xb)
+                    for xb in x[:FIT_ROWS].split(batch_size)
+                ]
+            )
+        q = torch.from_numpy(np.quantile(terms.double().numpy(), TERM_QUANTILE, axis=0))
+        floor = (TERM_FLOOR * q.median()).clamp_min(torch.finfo(torch.float32).tiny)
+        self.term_scale.copy_(q.clamp_min(floor).to(self.term_scale))
 
     @torch.no_grad()
     def row_contributions(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n_columns) in eval mode: each row's score (:meth:`row_scores`) shared out over
         its columns in proportion to their leave-one-out terms: column j's term with column j
         hidden from the encoder, i.e. predicted from the other columns only, so that a wrong
-        cell is blamed on its own column rather than on those it misleads. A row's
-        contributions sum to its score. (Plain numbers: the whole-row terms.)"""
+        cell is blamed on its own column rather than on those it misleads. The shares use the
+        unscaled terms (the loss's own units): scaled ones blame a number that a swapped
+        category misleads, whose usual error is tiny (a measured 0% of swapped categories
+        named, against 92% unscaled). A row's contributions sum to its score. (Plain
+        numbers: the whole-row scaled terms.)"""
+        full = self.scaled_terms(x)
         with eval_mode(self):
-            full = self.column_losses(self.decoder(self.encode(x)), x)
             if not self.config.columns:
                 return full
             cols = self.n_num + len(self.cards)
