@@ -69,6 +69,7 @@ def test_a_dataframe_report_lists_rows_by_their_index_with_their_top_column(tabl
     det, new = table
     html = det.report(new, path=tmp_path / "t.html").read_text()
     assert "fig-scores_normal" not in html  # rows are tables, not image grids
+    assert "Normal rows make one hump" in html and "mean squared error of their" not in html
     rows = section(html, "The most anomalous rows")
     first = rows[rows.index("<tr><td>") :].split("</tr>")[0]
     label = re.search(r"<tr><td>([^<]+)</td>", first).group(1)

@@ -204,7 +204,7 @@ def score_section(run: Run) -> ScoreSection | None:
     except (OSError, KeyError, ValueError) as e:
         return ScoreSection(meta, [], notes=[f"{SCORES}/ could not be read ({e})"])
     sec = ScoreSection(meta, score_sentences(meta, s.scores, s.flags, s.threshold, s.truth))
-    sec.variants = ["labeled"] if s.truth is not None else []
+    sec.variants = ["labeled"] * (s.truth is not None) + ["table"] * ("score" in sec.meta)
     if (run.path / WEIGHTS).is_file() and weights_digest(run) != meta.get("weights_sha256"):
         sec.notes.append(
             f"The model changed after these scores were computed; run `aekit score {run.path} "
@@ -248,7 +248,7 @@ def memory_section(
     from aekit.report.texts import score_sentences
 
     sec = ScoreSection(meta, score_sentences(meta, s.scores, s.flags, s.threshold, s.truth))
-    sec.variants = ["labeled"] if s.truth is not None else []
+    sec.variants = ["labeled"] * (s.truth is not None) + ["table"] * ("score" in sec.meta)
     unit = "anomaly score" if "score" in meta else "mean squared reconstruction error"
     figs = score_figures(s.scores, s.threshold, s.truth, unit)
     for which in ("normal", "anomalous"):

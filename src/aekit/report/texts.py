@@ -151,6 +151,13 @@ FIGURES: dict[str, tuple[str, str]] = {
         "line is flagged. Normal data make one hump; anomalies form a tail or a second hump "
         "to the right. The x axis is logarithmic when the scores span orders of magnitude.",
     ),
+    "scores_hist:table": (
+        "Anomaly scores and the threshold",
+        "How many scored rows got each score (the sum of the row's column terms: squared error "
+        "for numbers, cross-entropy for categories; higher = less like the training data). "
+        "Everything right of the dashed line is flagged. Normal rows make one hump; anomalies "
+        "form a tail or a second hump to the right.",
+    ),
     "scores_hist:labeled": (
         "Anomaly scores and the threshold, by label",
         "How many normal (blue) and anomalous (red) samples got each score; everything right of "
