@@ -10,6 +10,7 @@ report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -58,16 +59,31 @@ class Steps:
         tick(self.kill_at)
 
 
-def main() -> None:
-    out, name, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+@contextlib.contextmanager
+def counting(kill_at: int):
+    """Count the events (and kill at the ``kill_at``-th; 0: never) while inside; then restore
+    every function replaced, so that the test process can count a run of its own."""
+    COUNT[0] = 0
+    targets = [(checkpoint, "save_file"), (run_dir, "save_file"), (checkpoint.torch, "save")]
+    targets += [(os, "replace"), (shutil, "rmtree"), (pathlib.Path, "write_text")]
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr in targets]
     save = counted(safetensors.torch.save_file, kill_at)
     checkpoint.save_file = run_dir.save_file = save
     checkpoint.torch.save = counted(torch.save, kill_at)
     os.replace = counted(os.replace, kill_at)
     shutil.rmtree = counted(shutil.rmtree, kill_at)
     pathlib.Path.write_text = counted(pathlib.Path.write_text, kill_at)
-    cfg = config(out, name)
-    aekit.train(cfg, [Steps(kill_at)])
+    try:
+        yield Steps(kill_at)
+    finally:
+        for obj, attr, real in saved:
+            setattr(obj, attr, real)
+
+
+def main() -> None:
+    out, name, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with counting(kill_at) as steps:
+        aekit.train(config(out, name), [steps])
     print(COUNT[0])
 
 

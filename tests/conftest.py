@@ -15,10 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from aekit.viz.run_plots import RunPlots  # noqa: E402
-
 torch.set_num_threads(1)
-_END_PLOTS = RunPlots.on_train_end
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -43,17 +40,32 @@ def without_end_plots():
     CPU against ~0.05 s of training). The figures are tested where they are the point:
     test_viz, test_report, the tiny runs (tests/_tiny_runs.py) and test_training's run-folder
     and every-model tests. Epoch figures (``train.recon_every``) are still drawn."""
+    from aekit.viz.run_plots import RunPlots
+
+    def skip(self, state) -> None:
+        pass
+
+    skip.real = _real_end_plots()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RunPlots, "on_train_end", lambda self, state: None)
+        mp.setattr(RunPlots, "on_train_end", skip)
         yield
 
 
 @contextlib.contextmanager
 def with_end_plots():
     """The real end-of-run figures, even inside ``without_end_plots`` (the shared tiny runs)."""
+    from aekit.viz.run_plots import RunPlots
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RunPlots, "on_train_end", _END_PLOTS)
+        mp.setattr(RunPlots, "on_train_end", _real_end_plots())
         yield
+
+
+def _real_end_plots():
+    from aekit.viz.run_plots import RunPlots
+
+    now = RunPlots.on_train_end
+    return getattr(now, "real", now)  # under without_end_plots: the method it replaced
 
 
 @pytest.fixture
