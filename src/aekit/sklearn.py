@@ -458,8 +458,10 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         }
         if self.table_spec_ is not None:
             meta["score"] = (
-                "the sum of their column terms: squared error for numbers, cross-entropy for "
-                "categories"
+                "two parts, each divided by its median on the training rows and added: the "
+                "sum of their column terms (squared error for numbers, cross-entropy for "
+                "categories, each in units of its column's usual term) and the distance of "
+                "their code to the nearest training codes"
             )
         return meta
 

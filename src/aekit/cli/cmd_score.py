@@ -99,7 +99,8 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
     meta = {**meta, "data": data.name, "split": split_name(args, data), "command": cmd}
     if is_table_model(run.model):
         meta["score"] = (
-            "the sum of their column terms: squared error for numbers, cross-entropy for categories"
+            "the sum of their column terms (squared error for numbers, cross-entropy for "
+            "categories), each in units of its column's usual term on the training rows"
         )
     if data.lo is not None:  # table columns: the scaling the rows were read with
         meta.update(lo=data.lo.flatten().tolist(), hi=data.hi.flatten().tolist())

@@ -153,8 +153,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     ),
     "scores_hist:table": (
         "Anomaly scores and the threshold",
-        "How many scored rows got each score (the sum of the row's column terms: squared error "
-        "for numbers, cross-entropy for categories; higher = less like the training data). "
+        "How many scored rows got each score (built from the row's column terms, as the "
+        "paragraph above says; higher = less like the training data). "
         "Everything right of the dashed line is flagged. Normal rows make one hump; anomalies "
         "form a tail or a second hump to the right.",
     ),
