@@ -156,6 +156,7 @@ def test_cli_trains_and_scores_a_mixed_csv_in_input_order(table, tmp_path):
     assert scores["index"].tolist() == list(range(300))
     run = aekit.Run.load(run_dir)
     assert run.info["model"]["name"] == "tabular"
+    assert not np.allclose(run.model.term_scale.numpy(), 1.0)  # fitted when training ended
     x = run.data("all", str(csv)).x
     want = run.model.row_scores(x).numpy()
     np.testing.assert_allclose(scores["score"].to_numpy(), want, rtol=1e-5)
@@ -227,3 +228,13 @@ def test_code_distance_flags_extreme_but_consistent_rows():
     assert roc_auc_score(y, code) > 0.95
     assert roc_auc_score(y, det.decision_scores_) > 0.95
     np.testing.assert_allclose(det.explain(X).sum(axis=1), det.decision_scores_, rtol=1e-9)
+
+
+def test_weights_saved_before_term_scales_load_with_scale_one(detector):
+    import copy
+
+    model = copy.deepcopy(detector.model_)
+    state = model.state_dict()
+    del state["term_scale"]
+    model.load_state_dict(state)
+    assert model.term_scale.tolist() == [1.0] * len(model.column_names)

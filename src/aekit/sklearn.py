@@ -57,18 +57,12 @@ class _AutoencoderEstimator(BaseEstimator):
             self.scaling_, self.table_spec_ = data.scaling, None
         self._train(data, model, len(X))
         if self.table_spec_ is not None:
-            self._calibrate(data.x)
+            self._fit_table(data.x)
         return X
 
-    def _calibrate(self, x: torch.Tensor) -> None:
-        """The tabular model's per-column term scales, from the training rows (see
-        ``aekit.models.tabular``); a kept run folder gets the calibrated weights."""
-        self.model_.calibrate(x)
-        if self.run_dir_ is not None:
-            from aekit.run import WEIGHTS
-            from aekit.training.run_dir import save_weights
-
-            save_weights(self.model_, self.run_dir_ / WEIGHTS)
+    def _fit_table(self, x: torch.Tensor) -> None:
+        """After fitting on the encoded table rows ``x``: nothing here (the detector keeps
+        its code-distance reference)."""
 
     def _model_dict(self, name: str, table: dict) -> dict[str, Any]:
         if table and self.model not in ("mlp", "tabular"):
@@ -309,10 +303,10 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         return self
 
     @torch.no_grad()
-    def _calibrate(self, x: torch.Tensor) -> None:
-        """Tables: the term scales, then the code-distance reference: the codes of (at most
-        ``CODE_REF``) training rows, and the median of each part of the score over them."""
-        super()._calibrate(x)
+    def _fit_table(self, x: torch.Tensor) -> None:
+        """The code-distance reference: the codes of (at most ``CODE_REF``) training rows, and
+        the median of each part of the score over all of them (the model's term scales were
+        fitted on the same rows when training ended)."""
         model = self._model64()
         keep = np.random.default_rng(self.random_state).permutation(len(x))[:CODE_REF]
         self.train_codes_ = model.encode(x[np.sort(keep)].double()).numpy()

@@ -106,6 +106,12 @@ class Autoencoder(nn.Module):
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called before each epoch (0-based); e.g. KL warm-up."""
 
+    def after_training(self, batches) -> bool:
+        """Called once after the last epoch, with the training set's BatchMaker, before the
+        run is marked finished: e.g. scales fitted on the trained model's outputs. Returns
+        whether the weights (buffers included) changed, so the trainer saves them again."""
+        return False
+
     def run_metrics(self) -> dict[str, float]:
         """Model-specific numbers to report at the end of a run (e.g. sparsity)."""
         return {}

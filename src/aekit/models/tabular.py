@@ -11,8 +11,8 @@ shares it out over the columns, for ``explain``):
 - a category: the cross-entropy of its observed category under the head's softmax (a category
   unseen in training is the "unknown" slot, which training never predicts: a large term).
 
-``term_scale`` (set by :meth:`TabularAutoencoder.calibrate` on the training rows after
-training; ones until then) is each column's 90th-percentile term on those rows, so that every
+``term_scale`` (set by :meth:`TabularAutoencoder.calibrate` on the training rows when
+training ends: the trainer's ``after_training`` hook; ones until then) is each column's 90th-percentile term on those rows, so that every
 column is scored in units of its own usual error: a cell missing where it never is, or a swapped
 category, is not capped below a number's squared error by the scale its loss happens to have.
 """
@@ -203,7 +203,7 @@ class TabularAutoencoder(Autoencoder):
                     for xb in x[:FIT_ROWS].split(batch_size)
                 ]
             )
-        q = torch.from_numpy(np.quantile(terms.double().numpy(), TERM_QUANTILE, axis=0))
+        q = torch.from_numpy(np.quantile(terms.double().cpu().numpy(), TERM_QUANTILE, axis=0))
         floor = (TERM_FLOOR * q.median()).clamp_min(torch.finfo(torch.float32).tiny)
         self.term_scale.copy_(q.clamp_min(floor).to(self.term_scale))
 
@@ -231,13 +231,16 @@ class TabularAutoencoder(Autoencoder):
             share = loo / loo.sum(1, keepdim=True).clamp_min(torch.finfo(loo.dtype).tiny)
             return share * full.sum(1, keepdim=True)
 
+    def after_training(self, batches) -> bool:
+        """The term scales (:meth:`calibrate`) on the training rows."""
+        x = _training_rows(batches).to(self.center)
+        self.calibrate(x.view(len(x), *self.input_shape))
+        return True
+
     def init_from_data(self, batches) -> None:
         """The robust scaling: median and IQR of each number over the training rows present
         (IQR 0: the standard deviation, else 1)."""
-        data = batches.data
-        x = data.to_unit(data.x[:FIT_ROWS]).flatten(1).double()
-        if batches.pixel_range == "-11":
-            x = x * 2 - 1
+        x = _training_rows(batches).double().cpu()
         num = x[:, : self.n_num]
         if self.n_mask:
             num = num.masked_fill(x[:, self.n_num : 2 * self.n_num] > 0.5, math.nan)
@@ -247,6 +250,13 @@ class TabularAutoencoder(Autoencoder):
         scale = torch.where(iqr > 1e-12, iqr, torch.where(sd > 1e-12, sd, torch.ones_like(sd)))
         self.center.copy_(torch.nan_to_num(q[1]).to(self.center))
         self.scale.copy_(scale.to(self.scale))
+
+
+def _training_rows(batches) -> torch.Tensor:
+    """The first ``FIT_ROWS`` training rows in the model's range, flattened: (N, D)."""
+    data = batches.data
+    x = data.to_unit(data.x[:FIT_ROWS]).flatten(1)
+    return x * 2 - 1 if batches.pixel_range == "-11" else x
 
 
 def table_model(model: dict, table: dict) -> dict:

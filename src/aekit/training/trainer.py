@@ -282,6 +282,8 @@ class Trainer:
         resume of a run killed in this phase redoes it (keeping a "result" already written)."""
         info, res = s.info, s.resume
         if self.dist.is_main:
+            if s.model.after_training(s.batches):  # e.g. the tabular model's term scales
+                save_weights(s.model, state.run_dir / WEIGHTS)
             if res is not None and res.ckpt.epoch == state.epoch and "result" in res.saved:
                 info["result"] = res.saved["result"]  # no epoch ran: only this phase was left
             else:
