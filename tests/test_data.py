@@ -134,12 +134,20 @@ def test_real_mnist_files_have_the_published_shapes_and_means(mnist_dir):
     assert abs(train.images().mean().item() - 0.1307) < 1e-3
 
 
-def test_mnist5k_split_is_stratified_seeded_and_disjoint():
+@pytest.fixture(scope="module")
+def mnist5k():
+    """mnist5k's train and val splits and the val split asked again: MNIST read once (~1 s)
+    for the tests that only look at them."""
+    clear_cache()
     tr = aekit.load_dataset("mnist5k", split="train")
     va = aekit.load_dataset("mnist5k", split="val")
+    return tr, va, aekit.load_dataset("mnist5k", split="val")
+
+
+def test_mnist5k_split_is_stratified_seeded_and_disjoint(mnist5k):
+    tr, va, again = mnist5k
     assert len(tr) == 4500 and len(va) == 500
     assert va.labels.bincount().tolist() == [50] * 10
-    again = aekit.load_dataset("mnist5k", split="val")
     assert torch.equal(va.x, again.x)
     tr_set = {bytes(r) for r in tr.x.flatten(1).numpy()[:500]}
     assert not any(bytes(r) in tr_set for r in va.x.flatten(1).numpy())
@@ -225,10 +233,10 @@ def test_noise_kinds_stay_in_range_and_corrupt_the_expected_fraction():
     assert abs((sp != 0.5).float().mean().item() - 0.2) < 0.03
 
 
-def test_preview_indices_span_a_label_sorted_split():
+def test_preview_indices_span_a_label_sorted_split(mnist5k):
     from aekit.data import spread_indices
 
-    val = aekit.load_dataset("mnist5k", split="val")  # comes in label order
+    val = mnist5k[1]  # comes in label order
     assert val.labels[:10].unique().numel() == 1
     idx = spread_indices(len(val), 10)
     assert idx[0] == 0 and idx[-1] == len(val) - 1 and idx.unique().numel() == 10

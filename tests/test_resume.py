@@ -18,6 +18,9 @@ from aekit.training.checkpoint import read_checkpoint, resume_config
 from aekit.training.trainer import Trainer, config_from_any
 from aekit.viz.run_plots import RunPlots
 
+# the end-of-run figures come after the last checkpoint (conftest.without_end_plots); the
+# epoch figures, which share the training's random stream, are drawn where a test asks
+pytestmark = pytest.mark.usefixtures("no_end_plots")
 
 def quick(runs, **sections):
     """The tiny digits config cut to 540 training images: 9 steps per epoch at batch 64."""
