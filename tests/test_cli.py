@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _tiny_runs import tiny_run
 
 from aekit.cli.main import main
 
@@ -64,10 +66,8 @@ def test_every_argument_of_every_command_has_help():
     assert list(missing(parser, "aekit")) == ["aekit train --probe-without-help"]
 
 
-def test_summary_of_a_run_folder(tmp_path, capsys):
-    main(["train", *TINY, "--out", str(tmp_path), "--name", "r"])
-    capsys.readouterr()
-    assert main(["summary", str(tmp_path / "r")]) == 0
+def test_summary_of_a_run_folder(capsys):
+    assert main(["summary", str(tiny_run("mlp"))]) == 0
     assert "total parameters" in capsys.readouterr().out
 
 
@@ -127,7 +127,7 @@ def test_each_bad_input_is_one_line_exit_2_no_traceback(tmp_path, capsys):
 
 
 def test_bad_input_leaves_earlier_runs_untouched(tmp_path, capsys):
-    main(["train", *TINY, "--out", str(tmp_path), "--name", "keep"])
+    shutil.copytree(tiny_run("mlp"), tmp_path / "keep")  # a finished run, every file in it
     before = {p.name: p.read_bytes() for p in (tmp_path / "keep").iterdir() if p.is_file()}
     assert (
         main(["train", *TINY, "--out", str(tmp_path), "--name", "keep", "--model", "nosuch"]) == 2

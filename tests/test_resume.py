@@ -22,6 +22,7 @@ from aekit.viz.run_plots import RunPlots
 # epoch figures, which share the training's random stream, are drawn where a test asks
 pytestmark = pytest.mark.usefixtures("no_end_plots")
 
+
 def quick(runs, **sections):
     """The tiny digits config cut to 540 training images: 9 steps per epoch at batch 64."""
     cfg = _quick(runs, **sections)

@@ -21,6 +21,8 @@ from sklearn.utils.estimator_checks import (
 
 from aekit.sklearn import AutoencoderAnomalyDetector, AutoencoderReducer
 
+# fit's run folder is a temporary one: its end-of-run figures are drawn and deleted
+pytestmark = pytest.mark.usefixtures("no_end_plots")  # (conftest.without_end_plots)
 SMALL = dict(hidden=[16], epochs=2, batch_size=32)
 
 
