@@ -67,6 +67,7 @@ def test_every_recipe_has_a_description_and_defaults_to_mnist5k():
         assert cfg.get("data", {}).get("name", "mnist5k") in ("mnist5k", "points2d"), name
 
 
+@pytest.mark.usefixtures("no_end_plots")  # names and configs, not figures
 def test_variants_override_the_recipe_and_set_overrides_the_variant(runs, capsys):
     rc = main(
         [
@@ -143,6 +144,7 @@ def test_layers_apply_in_order_and_the_result_is_checked():
         layered_config({"train": {"loss": "bce"}}, {"data": {"pixel_range": "-11"}})
 
 
+@pytest.mark.usefixtures("no_end_plots")  # names and configs, not figures
 def test_train_recipe_writes_one_run_folder_per_variant_named_after_it(runs, monkeypatch):
     """aekit.train_recipe once gave every variant's run the last variant's name (the variants
     shared one RunConfig when the keyword sections had no [run]), so no [run] here."""
