@@ -1,12 +1,14 @@
 """Which columns make a row anomalous: each column's share of a row's anomaly score.
 
-For the ``tabular`` model a row's score is the sum of its column loss terms
-(``aekit.models.tabular``: squared error in robust-scaled units plus its missing-mask term for a
-number, cross-entropy for a category), and the score is shared out over the columns in
-proportion to each column's leave-one-out term (the column hidden from the encoder), so that a
-row's contributions sum to its score and a wrong cell is blamed on its own column. For other models on (N, D) rows it is the
-squared reconstruction error of the feature in [0, 1] units divided by D, so that a row's terms
-sum to its score, the mean squared error.
+For the ``tabular`` model a row's score is the sum of its column loss terms, each divided by
+the column's usual term on the training rows (``aekit.models.tabular``: squared error in
+robust-scaled units plus its missing-mask term for a number, cross-entropy for a category), and
+the score is shared out over the columns in proportion to each column's leave-one-out term (the
+column hidden from the encoder), so that a row's contributions sum to its score and a wrong cell
+is blamed on its own column. (The detector adds a code distance to a table's score and shares
+it out the same way: ``AutoencoderAnomalyDetector.explain``.) For other models on (N, D)
+rows it is the squared reconstruction error of the feature in [0, 1] units divided by D, so
+that a row's terms sum to its score, the mean squared error.
 """
 
 from __future__ import annotations
