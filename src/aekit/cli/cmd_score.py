@@ -116,7 +116,9 @@ def split_name(args, data) -> str:
 
 def per_sample_error(run, x):
     """Mean squared reconstruction error of each sample, in [0, 1] units: (N,); for a mixed
-    table (the tabular model), the sum of its column terms (aekit.evaluation.contributions)."""
+    table (the tabular model), the sum of its column terms, each in units of the column's usual
+    term (``term_scale``; aekit.evaluation.contributions). The scikit-learn detector adds a
+    code-distance part that a run folder cannot give: it keeps no training codes."""
     import torch
 
     from aekit.evaluation.contributions import is_table_model, table_scores
