@@ -48,16 +48,21 @@ def source(name: str):
 
 # Each kind of graph once in the fast suite: MLP layers (mlp), conv and transposed-conv layers
 # with a posterior mean (conv_vae), a table's columns (tabular); ONNX export is ~2 s a model.
-# The other families (conv, vae, contractive, sparse, stacked, linear, convspec) are built from
-# the same layers and run with -m slow, which keeps every registered model exported to ONNX
-# and checked; test_pt2_parts_match_the_model_at_any_batch_size covers every one of them fast.
+# pt2 (~0.5 s a model) also takes the plain conv net and the MLP VAE fast. The families built
+# from the same layers (contractive, sparse, stacked, linear, convspec; and for ONNX conv and
+# vae) run with -m slow, which keeps every registered model exported to both and checked.
 FAST_ONNX = {"mlp", "conv_vae", "tabular"}
+FAST_PT2 = FAST_ONNX | {"conv", "vae"}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [n if n in FAST_ONNX else pytest.param(n, marks=pytest.mark.slow) for n in aekit.list_models()],
-)
+def fast(names: set[str]) -> list:
+    """Every registered model; those not in ``names`` marked slow."""
+    return [
+        n if n in names else pytest.param(n, marks=pytest.mark.slow) for n in aekit.list_models()
+    ]
+
+
+@pytest.mark.parametrize("name", fast(FAST_ONNX))
 def test_onnx_parts_match_the_model_at_any_batch_size(tmp_path, name):
     ort = pytest.importorskip("onnxruntime")
     run, model = source(name)
@@ -87,7 +92,7 @@ def test_an_opset_torch_cannot_write_is_refused_not_mislabelled(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("name", aekit.list_models())
+@pytest.mark.parametrize("name", fast(FAST_PT2))
 def test_pt2_parts_match_the_model_at_any_batch_size(tmp_path, name):
     run, model = source(name)
     files = aekit.export(run, tmp_path, format="pt2")
