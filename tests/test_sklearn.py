@@ -139,3 +139,18 @@ def test_scores_and_codes_do_not_depend_on_the_other_samples_in_the_batch():
         np.testing.assert_allclose(
             red.inverse_transform(z[idx]), red.inverse_transform(z)[idx], rtol=1e-7, atol=1e-9
         )
+
+
+def test_figures_only_where_the_run_folder_is_kept(digits, tmp_path, monkeypatch):
+    """A fit into a temporary folder draws no figures (nobody sees them); with ``out_dir`` the
+    run folder gets its figures as any run's."""
+    from aekit.viz.run_plots import RunPlots
+
+    drawn = []
+    monkeypatch.setattr(RunPlots, "on_train_end", lambda self, state: drawn.append(state.run_dir))
+    X = digits[0][:200]
+    AutoencoderReducer(latent_dim=2, epochs=1, random_state=0).fit(X)
+    assert drawn == []
+    red = AutoencoderReducer(latent_dim=2, epochs=1, random_state=0, out_dir=str(tmp_path))
+    red.fit(X)
+    assert drawn == [red.run_dir_]

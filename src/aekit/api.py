@@ -19,6 +19,7 @@ def train(
     report: bool = True,
     resume: str | Path | None = None,
     fit_defaults: bool = True,
+    figures: bool = True,
     **sections,
 ) -> Run:
     """Train a model as configured and write its run folder.
@@ -37,10 +38,12 @@ def train(
     ``fit_defaults``: settings not given fit the data (a batch no larger than the
     training set; for tables a smaller code, lr 1e-2, at least 2,000 steps: see
     ``aekit.training.data_defaults``); False keeps every setting as given.
+    ``figures``: draw plots/loss.png and the reconstruction grids; False draws none (for a
+    run folder that is thrown away, as the scikit-learn estimators' are).
     """
     from aekit.data import Dataset, array_to_dataset, in_memory
 
-    args = (config, callbacks, report, resume, fit_defaults)
+    args = (config, callbacks, report, resume, fit_defaults, figures)
     data = sections.get("data")
     if data is None or isinstance(data, dict):
         return _train(*args, sections)
@@ -50,7 +53,9 @@ def train(
         return _train(*args, {**sections, "data": {"name": name}})
 
 
-def _train(config, callbacks, report: bool, resume, fit_defaults: bool, sections: dict) -> Run:
+def _train(
+    config, callbacks, report: bool, resume, fit_defaults: bool, figures: bool, sections: dict
+) -> Run:
     from aekit.config import apply_config_dict
     from aekit.report.figures import check_kinds
     from aekit.viz.run_plots import RunPlots
@@ -61,7 +66,7 @@ def _train(config, callbacks, report: bool, resume, fit_defaults: bool, sections
     if sections:
         cfg = apply_config_dict(cfg, sections)
     check_kinds(cfg.run.after)  # the config checks only their form; before any run folder
-    cbs = [RunPlots(cfg.train.recon_every), *callbacks]
+    cbs = [*([RunPlots(cfg.train.recon_every)] if figures else []), *callbacks]
     if cfg.train.tensorboard:
         from aekit.training.tensorboard import TensorBoardLogger
 

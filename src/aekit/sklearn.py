@@ -99,6 +99,7 @@ class _AutoencoderEstimator(BaseEstimator):
                 },
                 report=False,
                 fit_defaults=False,  # the estimator's parameters are settings, never defaults
+                figures=self.out_dir is not None,  # a temporary folder's figures are never seen
                 data=data,
             )
         self.model_ = run.model.cpu().eval()
