@@ -109,3 +109,14 @@ def test_an_array_report_shows_values_in_x_units_and_the_rule_on_the_training_sc
     rows = section(html, "The most anomalous rows")
     first = rows[rows.index("<tr><td>") :].split("</tr>")[0]
     assert first.startswith("<tr><td>0</td>") and f"x3 = {new[0, 3]:.4g} (" in first
+
+
+def test_report_makes_a_missing_folder_and_names_one_it_cannot_write(tmp_path):
+    X = load_digits().data[:300]
+    det = AutoencoderAnomalyDetector(latent_dim=2, epochs=1).fit(X)
+    page = det.report(X[:50], path=tmp_path / "new" / "deeper" / "r.html")
+    assert page.is_file() and page.read_text().startswith("<!DOCTYPE html")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match="cannot write the report into .*a_file"):
+        det.report(X[:50], path=blocker / "r.html")

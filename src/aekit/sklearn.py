@@ -424,6 +424,7 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         from aekit.report.html import write_scores_page
 
         check_is_fitted(self, "threshold_")
+        _writable_parent(Path(path))  # before the scoring and the figures
         scores = self.decision_function(X)
         truth = _truth(y, len(scores))
         lo, hi = extremes(scores, examples)
@@ -501,6 +502,20 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
             for r, label in zip(rows[1:], X.index[idx]):
                 r[0] = str(label)
         return rows
+
+
+def _writable_parent(path: Path) -> None:
+    """Make ``path``'s folder if it is missing; a folder that cannot be made or written to is a
+    one-line error naming it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".aekit-", delete=True)
+        probe.close()
+    except OSError as e:
+        raise DataError(
+            f"cannot write the report into {str(path.parent)!r} ({e.strerror or e}); "
+            "give path= a file in a folder you can write to"
+        ) from None
 
 
 def _truth(y, n: int) -> np.ndarray | None:
