@@ -41,6 +41,16 @@ def test_scores_every_sample_in_input_order_with_its_flag(run_dir, tmp_path, cap
     assert "5 flagged" in capsys.readouterr().out
 
 
+def test_out_in_a_new_folder_is_made_and_a_file_in_the_way_is_one_line(run_dir, tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "s.csv"
+    assert main(["score", str(run_dir), "--split", "val", "--out", str(out)]) == 0
+    assert len(read(out)) > 0
+    (tmp_path / "a_file").write_text("not a folder")
+    assert main(["score", str(run_dir), "--out", str(tmp_path / "a_file" / "s.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aekit: error: cannot use") and "a_file" in err and "\n" not in err
+
+
 def test_fpr_calibrates_on_the_validation_split(run_dir, tmp_path):
     out = tmp_path / "s.csv"
     assert main(["score", str(run_dir), "--split", "val", "--out", str(out)]) == 0

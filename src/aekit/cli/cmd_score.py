@@ -72,6 +72,7 @@ def run(args) -> int:
     flags = scores > threshold
     labels = None if data.labels is None else data.labels.tolist()
     text = scores_csv(scores.tolist(), flags.tolist(), threshold, labels, truth)
+    out.parent.mkdir(parents=True, exist_ok=True)  # as `aekit train --out` makes its folder
     atomic_write_text(out, text)
     n, k = len(scores), int(flags.sum())
     print(
