@@ -310,7 +310,11 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         fitted on the same rows when training ended)."""
         model = self._model64()
         keep = np.random.default_rng(self.random_state).permutation(len(x))[:CODE_REF]
+        from sklearn.neighbors import NearestNeighbors
+
         self.train_codes_ = model.encode(x[np.sort(keep)].double()).numpy()
+        k = min(CODE_K + 1, len(self.train_codes_))  # built once, not at every score call
+        self.code_index_ = NearestNeighbors(n_neighbors=k).fit(self.train_codes_)
         parts = self._score_parts(x)
         self.part_medians_ = np.median(parts, axis=0).clip(np.finfo(np.float64).tiny)
 
@@ -320,14 +324,12 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         and the code distance: the mean distance of the row's code to its ``CODE_K`` nearest
         training codes after the nearest (left out, so a training row is not its own
         neighbour; the same rule for fresh rows keeps their scores comparable)."""
-        from sklearn.neighbors import NearestNeighbors
-
         x = X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
         model = self._model64()
         rec = table_scores(model, x)
-        k = min(CODE_K + 1, len(self.train_codes_))
-        nn = NearestNeighbors(n_neighbors=k).fit(self.train_codes_)
-        dist = nn.kneighbors(model.encode(x).numpy())[0][:, 1:].mean(1) if k > 1 else 0 * rec
+        index = self.code_index_
+        codes = model.encode(x).numpy()
+        dist = index.kneighbors(codes)[0][:, 1:].mean(1) if index.n_neighbors > 1 else 0 * rec
         return np.stack([rec, dist], 1)
 
     def _rule(self) -> ThresholdRule:
