@@ -29,10 +29,24 @@ def score(run_dir, *extra, out=None):
     return main(["score", str(run_dir), "--out", str(out), "--report", *extra])
 
 
-def test_scored_report_has_histogram_roc_and_both_grids_and_keeps_the_rest(run_dir, capsys):
-    before = (run_dir / "report.html").read_text()
-    assert score(run_dir, "--normal", "0") == 0
-    assert capsys.readouterr().out.strip().endswith("report.html")
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """One copy of the tiny run scored with `--normal 0`, shared by the tests that only read
+    it: (run folder, its report before scoring, what `aekit score` printed)."""
+    import contextlib
+    import io
+
+    d = shutil.copytree(tiny_run("mlp"), tmp_path_factory.mktemp("scored") / "d")
+    before = (d / "report.html").read_text()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert score(d, "--normal", "0") == 0
+    return d, before, out.getvalue()
+
+
+def test_scored_report_has_histogram_roc_and_both_grids_and_keeps_the_rest(scored):
+    run_dir, before, printed = scored
+    assert printed.strip().endswith("report.html")
     html = (run_dir / "report.html").read_text()
     for stem in FIGS:
         assert f"id='fig-{stem}'" in html and (run_dir / "plots" / f"{stem}.png").is_file()
@@ -47,17 +61,17 @@ def test_scored_report_has_histogram_roc_and_both_grids_and_keeps_the_rest(run_d
     assert (run_dir / "scores" / "scores.csv").read_text() == (run_dir.parent / "s.csv").read_text()
 
 
-def test_report_rewrite_keeps_the_scores_section(run_dir):
-    assert score(run_dir, "--normal", "0") == 0
+def test_report_rewrite_keeps_the_scores_section(scored, tmp_path):
+    run_dir = shutil.copytree(scored[0], tmp_path / "d")
     assert main(["report", str(run_dir)]) == 0
     html = (run_dir / "report.html").read_text()
     assert all(f"id='fig-{stem}'" in html for stem in FIGS)
 
 
-def test_auroc_in_words_matches_sklearn(run_dir):
+def test_auroc_in_words_matches_sklearn(scored):
     from sklearn.metrics import roc_auc_score
 
-    assert score(run_dir, "--normal", "0") == 0
+    run_dir = scored[0]
     rows = np.genfromtxt(run_dir / "scores" / "scores.csv", delimiter=",", names=True)
     assert set(rows["true_anomaly"]) == {0, 1}
     assert np.array_equal(rows["true_anomaly"] == 0, rows["label"] == 0)
