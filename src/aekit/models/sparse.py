@@ -28,6 +28,7 @@ class SparseConfig(MLPConfig):
     activation: Activation = "sigmoid"  # between hidden layers
     latent_activation: Activation = "sigmoid"  # on the code; KL needs sigmoid (rates in (0, 1))
     output_bias: OutputBias = "torch"  # torch: as drawn, as in Ng's notes
+    batchnorm: bool = False  # BatchNorm1d after each hidden Linear (sparse codes: not measured)
     penalty: Penalty = "kl"  # kl: beta * sum_j KL(rho || mean act_j); l1: weight * sum_j |z_j|
     rho: Rate = 0.05  # kl: target mean activation of each code unit
     beta: NonNegFloat = 3.0  # kl: weight of the summed KL (nats), per image

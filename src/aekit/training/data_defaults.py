@@ -12,6 +12,8 @@ import math
 from aekit._registry import model_config
 from aekit.config import Config
 from aekit.data import Dataset
+from aekit.errors import ConfigError
+from aekit.models.mlp import MLPConfig
 from aekit.models.tabular import table_model
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
     if not cfg.is_given("train.batch_size") and t.batch_size > len(train):
         log.info("batch size %d -> %d: the whole training set", t.batch_size, len(train))
         t.batch_size = len(train)
+    _no_batch_of_one(cfg, len(train))
     if 0 < len(val) < SMALL_VAL and val is not train:
         log.warning(
             "the validation split has only %d samples: its losses and figures are noisy; "
@@ -95,6 +98,8 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
         changed["activation"] = TABLE_ACTIVATION
     if "output_activation" not in m and hasattr(mc, "output_activation") and t.loss != "bce":
         changed["output_activation"] = "none"
+    if "batchnorm" not in m and isinstance(mc, MLPConfig) and mc.batchnorm:
+        changed["batchnorm"] = False  # the table figures above were measured without it
     m.update(changed)
     if not cfg.is_given("train.batch_size"):  # about 10 steps an epoch: 600 rows -> batch 60
         changed["batch_size"] = t.batch_size = min(n_train, max(16, min(128, n_train // 10)))
@@ -110,3 +115,26 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
             n_features,
             ", ".join(f"{k}={v}" for k, v in changed.items()),
         )
+
+
+def _no_batch_of_one(cfg: Config, n_train: int) -> None:
+    """BatchNorm1d cannot train on a batch of one sample (no variance): with an MLP that has
+    it, a default batch size that leaves one sample over at the end of each epoch shrinks
+    until it does not; a given one is an error that says what to type."""
+    mc = model_config(cfg.model["name"], {k: v for k, v in cfg.model.items() if k != "name"})
+    if not (isinstance(mc, MLPConfig) and mc.batchnorm and (mc.hidden or mc.decoder_hidden)):
+        return
+    t = cfg.train
+    bs = t.batch_size
+    while bs > 1 and n_train % bs == 1:
+        bs -= 1
+    if bs == t.batch_size and bs > 1:
+        return
+    if bs < 2 or cfg.is_given("train.batch_size"):
+        fix = f"--batch-size {bs}, or " if bs >= 2 else ""
+        raise ConfigError(
+            f"{n_train} training samples in batches of {t.batch_size} leave a batch of one, "
+            f"which BatchNorm cannot train on; use {fix}--set model.batchnorm=false"
+        )
+    log.info("batch size %d -> %d: no batch of one sample (BatchNorm)", t.batch_size, bs)
+    t.batch_size = bs
