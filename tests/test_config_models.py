@@ -12,6 +12,7 @@ import aekit
 from aekit._registry import list_models, model_entry
 from aekit.models.mlp import MLPConfig
 from aekit.models.vae import VariationalConfig
+from aekit.recipes import load_recipe
 
 SHAPE = (1, 8, 8)
 
@@ -67,3 +68,16 @@ def test_the_capabilities_are_declared_where_expected():
     assert caps["vae"] == caps["conv_vae"] == (True, True, False)
     assert caps["linear"] == (False, False, True)
     assert caps["mlp"] == caps["conv"] == (False, False, False)
+
+
+def test_the_default_mlp_has_batchnorm_after_each_hidden_layer_only():
+    model = aekit.create_model("mlp", (1, 28, 28), hidden=[128, 64, 12], latent_dim=3)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))]
+    kinds = ["BN" if isinstance(m, torch.nn.BatchNorm1d) else m.out_features for m in layers]
+    # none after the code (3) or the output (784): BatchNorm follows the 6 hidden Linears
+    assert kinds == [128, "BN", 64, "BN", 12, "BN", 3, 12, "BN", 64, "BN", 128, "BN", 784]
+    # the families measured without it, and the recipes that were, keep it off
+    assert not model_entry("sparse").config_cls().batchnorm
+    assert not model_entry("contractive").config_cls().batchnorm
+    for recipe in ("fc-mnist", "sigmoid-bce", "deep-sigmoid-l2"):
+        assert load_recipe(recipe)[0]["model"]["batchnorm"] is False

@@ -540,3 +540,29 @@ def test_the_linear_model_started_at_pca_reconstructs_as_pca():
     with torch.no_grad():
         rec = model.reconstruct(unit).flatten(1)
     assert torch.allclose(rec.double(), pca.reconstruct(unit.flatten(1)).double(), atol=1e-4)
+
+
+def test_a_default_batch_leaving_one_sample_over_shrinks_for_batchnorm_a_given_one_errs():
+    from aekit.config import Config
+    from aekit.data import Dataset
+    from aekit.training.data_defaults import fit_to_data
+
+    train = Dataset("digits", torch.from_numpy(_digits(641)).unsqueeze(1))  # 5 x 128 + 1
+    val = train.subset(torch.arange(10))
+    assert fit_to_data(Config(), train, val).train.batch_size == 127  # 641 = 5 x 127 + 6
+    plain = Config.from_dict({"model": {"name": "mlp", "batchnorm": False}})
+    assert fit_to_data(plain, train, val).train.batch_size == 128  # no BatchNorm: no change
+    given = Config.from_dict({"train": {"batch_size": 128}})
+    with pytest.raises(aekit.ConfigError, match="--batch-size 127, or --set model.batchnorm"):
+        fit_to_data(given, train, val)
+
+
+def test_tables_keep_the_mlp_without_batchnorm_unless_asked():
+    from aekit.config import Config
+    from aekit.data import Dataset
+    from aekit.training.data_defaults import fit_to_data
+
+    rows = Dataset("t", torch.randn(200, 6))
+    assert fit_to_data(Config(), rows, rows).model["batchnorm"] is False
+    asked = Config.from_dict({"model": {"name": "mlp", "batchnorm": True}})
+    assert fit_to_data(asked, rows, rows).model["batchnorm"] is True

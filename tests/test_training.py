@@ -225,7 +225,8 @@ def test_bf16_autocast_trains_close_to_float32_and_keeps_float32_weights(runs):
     full = train(quick(runs, train=const, run={"name": "fp32"}))
     half = train(quick(runs, train={**const, "precision": "bf16"}, run={"name": "bf16"}))
     weights = load_file(str(half.run_dir / "model.safetensors"))
-    assert all(w.dtype == torch.float32 for w in weights.values())
+    # (BatchNorm's step counters are int64)
+    assert all(w.dtype == torch.float32 for w in weights.values() if w.is_floating_point())
     v32, v16 = full.history[-1]["val_loss"], half.history[-1]["val_loss"]
     assert v16 < 0.7 * half.history[0]["val_loss"]  # it learns
     assert abs(v16 - v32) < 0.1 * v32  # and lands where float32 does (bf16: 8 mantissa bits)
