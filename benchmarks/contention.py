@@ -106,7 +106,7 @@ def worker(loop: str, model: str, data_path: str, epochs: int) -> dict:
     images = np.load(data_path)
     bs, lr = 128, 3e-3
     if loop == "aekit":
-        spec = {"name": "mlp", "hidden": speed.SMALL, "latent_dim": speed.SMALL_LATENT}
+        spec = speed.mlp_spec(speed.SMALL, speed.SMALL_LATENT, batchnorm=False)  # plain's layers
         return aekit_run(data_path, spec if model == "mlp" else {"name": "conv"}, epochs)
     if model == "conv":
         if loop != "plain":

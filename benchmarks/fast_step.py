@@ -41,7 +41,9 @@ HIDDEN, LATENT = [128, 64, 12], 3
 
 def tutorial_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return aekit.create_model("mlp", (1, 28, 28), "-11", hidden=HIDDEN, latent_dim=LATENT)
+    return aekit.create_model(
+        "mlp", (1, 28, 28), "-11", hidden=HIDDEN, latent_dim=LATENT, batchnorm=False
+    )
 
 
 def micro_variants(bs: int) -> dict:

@@ -24,7 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 import aekit
 from aekit.training.trainer import Trainer
 
-MLP = {"name": "mlp", "hidden": [128, 64, 12], "latent_dim": 3}
+MLP = {"name": "mlp", "hidden": [128, 64, 12], "latent_dim": 3, "batchnorm": False}  # as profiled
 
 
 class EpochProfiler:

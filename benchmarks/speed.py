@@ -8,8 +8,8 @@ same model and the same batch size, it times
   DataLoader(batch_size, shuffle=True), zero_grad / backward / step and loss.item() every step;
 - plain: the whole dataset as one float tensor, shuffled index slices, loss.item() every step;
 - pythae: pythae's TrainingPipeline on the same layers (when pythae is installed);
-- aekit: aekit.train with its defaults for that model (per-epoch validation and weight saving
-  included in its time);
+- aekit: aekit.train with its defaults for that model but BatchNorm (off: the same layers as
+  the others; per-epoch validation and weight saving included in its time);
 - conv: aekit's default conv model (``conv``: Conv2d+BatchNorm encoder, ConvTranspose2d
   decoder) in the plain loop (its own modules as one nn.Sequential, NCHW, Adam at aekit's
   default lr) and in aekit.train;
@@ -112,10 +112,11 @@ class TutorialDataset(torch.utils.data.Dataset):
 
 # -- models ------------------------------------------------------------------------------------
 def make_model(hidden: list[int], latent: int, seed: int = 0) -> nn.Module:
-    """The same layers every loop trains: aekit's mlp (ReLU, Tanh output for [-1, 1] pixels)."""
+    """The same layers every loop trains: aekit's mlp (ReLU, Tanh output for [-1, 1] pixels),
+    without the BatchNorm aekit's default puts in (the tutorial's network has none)."""
     torch.manual_seed(seed)
     return aekit.create_model(
-        "mlp", (1, 28, 28), pixel_range="-11", hidden=hidden, latent_dim=latent
+        "mlp", (1, 28, 28), pixel_range="-11", hidden=hidden, latent_dim=latent, batchnorm=False
     )
 
 
@@ -315,8 +316,8 @@ def aekit_loop(
     }
 
 
-def mlp_spec(hidden: list[int], latent: int) -> dict:
-    return {"name": "mlp", "hidden": hidden, "latent_dim": latent}
+def mlp_spec(hidden: list[int], latent: int, **kw) -> dict:
+    return {"name": "mlp", "hidden": hidden, "latent_dim": latent, **kw}
 
 
 def throughput_run(model: dict, data_path: str, test, bs: int, epochs: int) -> dict:
@@ -473,7 +474,7 @@ def deep_table(images, data_path, bs_list, epochs, peak) -> dict:
     print("| ---: | ---: | ---: | ---: |")
     out = {}
     for bs in bs_list:
-        res = throughput_run(mlp_spec(*deep), data_path, None, bs, epochs)
+        res = throughput_run(mlp_spec(*deep, batchnorm=False), data_path, None, bs, epochs)
         r = rate(res)
         gf = 6 * w_deep * r / 1e9
         out[f"deep_bs{bs}"] = res
@@ -537,7 +538,7 @@ def main(argv=None) -> int:
         "tutorial": lambda: tutorial_loop(*common),
         "pythae": lambda: pythae_loop(*common),
         # its defaults but for the batch size and epochs the loops share
-        "aekit": lambda: throughput_run(mlp_spec(*small), data_path, test, bs, ep),
+        "aekit": lambda: throughput_run(mlp_spec(*small, batchnorm=False), data_path, test, bs, ep),
     }
     results = run_rounds({k: v for k, v in runners.items() if k in loops}, args.rounds)
     conv = {}
