@@ -557,6 +557,23 @@ def test_a_default_batch_leaving_one_sample_over_shrinks_for_batchnorm_a_given_o
         fit_to_data(given, train, val)
 
 
+def test_under_torchrun_no_process_gets_a_batch_of_one_either():
+    from aekit.config import Config
+    from aekit.data import Dataset
+    from aekit.training.data_defaults import fit_to_data
+
+    train = Dataset("digits", torch.from_numpy(_digits(643)).unsqueeze(1))  # 5 x 128 + 3
+    val = train.subset(torch.arange(10))
+    assert fit_to_data(Config(), train, val).train.batch_size == 128  # one process: 3 is fine
+    bs = fit_to_data(Config(), train, val, world=2).train.batch_size
+    idx = torch.arange(643)
+    for rank in (0, 1):  # each rank's rows of every batch, as Dist.shard takes them
+        assert min(len(idx[i : i + bs][rank::2]) for i in range(0, 643, bs)) >= 2, bs
+    given = Config.from_dict({"train": {"batch_size": 128}})
+    with pytest.raises(aekit.ConfigError, match=r"over 2 processes .*--batch-size \d+, or"):
+        fit_to_data(given, train, val, world=2)
+
+
 def test_tables_keep_the_mlp_without_batchnorm_unless_asked():
     from aekit.config import Config
     from aekit.data import Dataset

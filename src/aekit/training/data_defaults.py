@@ -28,7 +28,7 @@ SMALL_IMAGES = 2000
 TABLE_ACTIVATION = "elu"  # smooth: ReLU's kinks left 1.04-1.13x PCA on near-linear tables
 
 
-def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
+def fit_to_data(cfg: Config, train: Dataset, val: Dataset, world: int = 1) -> Config:
     """``cfg`` with its default batch size, and for tables its default code size, widths,
     output activation, lr and epochs, fitted to the data (a new Config; ``cfg`` is unchanged)."""
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train), model=dict(cfg.model))
@@ -42,7 +42,7 @@ def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
     if not cfg.is_given("train.batch_size") and t.batch_size > len(train):
         log.info("batch size %d -> %d: the whole training set", t.batch_size, len(train))
         t.batch_size = len(train)
-    _no_batch_of_one(cfg, len(train))
+    _no_batch_of_one(cfg, len(train), world)
     if 0 < len(val) < SMALL_VAL and val is not train:
         log.warning(
             "the validation split has only %d samples: its losses and figures are noisy; "
@@ -117,24 +117,30 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
         )
 
 
-def _no_batch_of_one(cfg: Config, n_train: int) -> None:
+def _no_batch_of_one(cfg: Config, n_train: int, world: int = 1) -> None:
     """BatchNorm1d cannot train on a batch of one sample (no variance): with an MLP that has
-    it, a default batch size that leaves one sample over at the end of each epoch shrinks
-    until it does not; a given one is an error that says what to type."""
+    it, a default batch size that leaves a process one sample (or none: it then runs one at
+    weight 0) of some batch, the last one of an epoch included, shrinks until it does not; a
+    given one is an error that says what to type. ``world``: processes splitting each batch."""
     mc = model_config(cfg.model["name"], {k: v for k, v in cfg.model.items() if k != "name"})
     if not (isinstance(mc, MLPConfig) and mc.batchnorm and (mc.hidden or mc.decoder_hidden)):
         return
     t = cfg.train
+
+    def fits(bs: int) -> bool:  # every process gets at least 2 rows of every batch
+        return bs >= 2 * world and n_train % bs not in range(1, 2 * world)
+
     bs = t.batch_size
-    while bs > 1 and n_train % bs == 1:
+    while bs >= 2 * world and not fits(bs):
         bs -= 1
-    if bs == t.batch_size and bs > 1:
+    if bs == t.batch_size and fits(bs):
         return
-    if bs < 2 or cfg.is_given("train.batch_size"):
-        fix = f"--batch-size {bs}, or " if bs >= 2 else ""
+    if not fits(bs) or cfg.is_given("train.batch_size"):
+        fix = f"--batch-size {bs}, or " if fits(bs) else ""
+        per = f" over {world} processes" if world > 1 else ""
         raise ConfigError(
-            f"{n_train} training samples in batches of {t.batch_size} leave a batch of one, "
-            f"which BatchNorm cannot train on; use {fix}--set model.batchnorm=false"
+            f"{n_train} training samples in batches of {t.batch_size}{per} leave a process a "
+            f"batch of one, which BatchNorm cannot train on; use {fix}--set model.batchnorm=false"
         )
     log.info("batch size %d -> %d: no batch of one sample (BatchNorm)", t.batch_size, bs)
     t.batch_size = bs

@@ -173,7 +173,7 @@ def prepare(
     torch.manual_seed(t.seed)
     train_data, val_data = load_splits(cfg)
     if fit:
-        cfg = fit_to_data(cfg, train_data, val_data)
+        cfg = fit_to_data(cfg, train_data, val_data, dd.world)
         t = cfg.train
     check_config(cfg, len(train_data), dd.world)
     precision = Precision(t.precision, device)
