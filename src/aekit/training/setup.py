@@ -20,6 +20,7 @@ from aekit.config import Config
 from aekit.data import BatchMaker, Dataset, load_dataset
 from aekit.errors import ConfigError, DataError
 from aekit.layers.convt import use_fast_conv_transpose
+from aekit.models.base import use_nhwc_bottleneck
 from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
 from aekit.training.checkpointer import Checkpointer
 from aekit.training.data_defaults import fit_to_data
@@ -137,6 +138,7 @@ def build_model(cfg: Config, model, train_data: Dataset, device) -> torch.nn.Mod
     model = model.to(device)
     if cfg.train.channels_last and device.type == "cpu" and has_conv(model):
         model = model.to(memory_format=torch.channels_last)  # NHWC: oneDNN's own layout
+        use_nhwc_bottleneck(model)  # Flatten/Unflatten in that layout: no copies
     if cfg.train.fast_conv_transpose and device.type == "cpu":
         n = use_fast_conv_transpose(model)  # the same parameters, computed faster (float32)
         if n:
