@@ -58,9 +58,11 @@ class TrainingRSS:
     training, before the end-of-run PCA baseline and evaluation allocate float copies."""
 
     mb = 0.0
+    threads = 0  # torch's threads in the last epoch (train.threads may change them as it runs)
 
     def on_epoch_end(self, state):
         self.mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.threads = torch.get_num_threads()
 
 
 def main() -> None:
@@ -91,7 +93,7 @@ def main() -> None:
     res = evaluate(run.model, test)
     line = {
         "set": a.set,
-        "threads": torch.get_num_threads(),
+        "threads": rss.threads,
         "epochs": run.result["epochs"],
         "train_s": run.result["train_seconds"],
         "wall_s": round(wall, 1),

@@ -115,7 +115,9 @@ def test_anomaly_roc_auc_on_mnist_with_one_digit_held_out(mnist_dir):
     det.fit(x[y != 7])
     scores = det.decision_function(test.x.numpy())
     auc = roc_auc_score(test.labels.numpy() == 7, scores)
-    print(f"MNIST, digit 7 held out: ROC-AUC {auc:.3f}")  # 0.682 with BatchNorm in the default MLP (docs)
+    print(
+        f"MNIST, digit 7 held out: ROC-AUC {auc:.3f}"
+    )  # 0.682 with BatchNorm in the default MLP (docs)
     assert auc > 0.6  # chance is 0.5; 7s look like 1s and 9s, so a plain AE rebuilds them well
 
 
