@@ -288,6 +288,10 @@ class EpochClock:
             self.excluded += time.perf_counter() - t
 
 
+#: --threads N: aekit's trainer too (its own default, train.threads = "auto", picks the free cores)
+THREADS: dict = {}
+
+
 def aekit_loop(
     model: dict, data_path: str, test=None, train: dict | None = None, data: dict | None = None
 ) -> dict:
@@ -298,7 +302,7 @@ def aekit_loop(
         cfg = {
             "data": {"name": data_path, "pixel_range": "-11", **(data or {})},
             "model": model,
-            "train": dict(train or {}),
+            "train": {**THREADS, **(train or {})},
             "run": {"out_dir": out},
         }
         run = aekit.train(cfg, callbacks=[clock], report=False)
@@ -492,7 +496,7 @@ def parse_args(argv):
     p.add_argument(
         "--lr", type=float, default=1e-3, help="the hand-written MLP loops' and pythae's Adam lr"
     )
-    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    p.add_argument("--threads", type=int, default=0, help="threads for every loop, aekit's train.threads too (0: each loop's default)")
     p.add_argument(
         "--loops",
         default="tutorial,plain,pythae,aekit,conv,ttq,deep",
@@ -515,6 +519,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+        THREADS["threads"] = args.threads
     loops = set(args.loops.split(","))
     images, test, source = load_images(args)
     if args.limit:
