@@ -496,7 +496,12 @@ def parse_args(argv):
     p.add_argument(
         "--lr", type=float, default=1e-3, help="the hand-written MLP loops' and pythae's Adam lr"
     )
-    p.add_argument("--threads", type=int, default=0, help="threads for every loop, aekit's train.threads too (0: each loop's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads for every loop, aekit's train.threads too (0: each loop's default)",
+    )
     p.add_argument(
         "--loops",
         default="tutorial,plain,pythae,aekit,conv,ttq,deep",
