@@ -583,3 +583,13 @@ def test_tables_keep_the_mlp_without_batchnorm_unless_asked():
     assert fit_to_data(Config(), rows, rows).model["batchnorm"] is False
     asked = Config.from_dict({"model": {"name": "mlp", "batchnorm": True}})
     assert fit_to_data(asked, rows, rows).model["batchnorm"] is True
+
+
+def test_a_given_batch_leaving_one_is_refused_without_fitted_defaults_too():
+    from aekit.config import Config
+    from aekit.training.setup import check_config
+
+    cfg = Config.from_dict({"train": {"batch_size": 128}})
+    with pytest.raises(aekit.ConfigError, match="train.batch_size 127, or model.batchnorm=false"):
+        check_config(cfg, 129)
+    check_config(Config.from_dict({"model": {"name": "mlp", "batchnorm": False}}), 129)

@@ -156,3 +156,11 @@ def test_figures_only_where_the_run_folder_is_kept(digits, tmp_path, monkeypatch
     red = AutoencoderReducer(latent_dim=2, epochs=1, random_state=0, out_dir=str(tmp_path))
     red.fit(X)
     assert drawn == [red.run_dir_]
+
+
+def test_a_last_batch_of_one_row_does_not_reach_batchnorm():
+    """129 rows in batches of 128 left the default (BatchNorm) MLP a batch of one: NaN."""
+    X = np.random.default_rng(0).random((129, 20)).astype(np.float32)
+    r = AutoencoderReducer(latent_dim=2, epochs=2).fit(X)
+    assert np.isfinite(r.transform(X)).all()
+    assert np.isfinite(r.history_[-1]["train_loss"])

@@ -117,26 +117,38 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
         )
 
 
+def has_batchnorm_mlp(model: dict) -> bool:
+    """Whether the ``[model]`` table builds an MLP with BatchNorm1d after hidden layers."""
+    mc = model_config(model["name"], {k: v for k, v in model.items() if k != "name"})
+    return isinstance(mc, MLPConfig) and mc.batchnorm and bool(mc.hidden or mc.decoder_hidden)
+
+
+def batch_without_one(batch_size: int, n_train: int, world: int = 1) -> int | None:
+    """The largest batch size <= ``batch_size`` that gives each of ``world`` processes at
+    least 2 rows of every batch of an epoch of ``n_train`` (the last one included), or None."""
+
+    def fits(bs: int) -> bool:
+        return bs >= 2 * world and n_train % bs not in range(1, 2 * world)
+
+    bs = batch_size
+    while bs >= 2 * world and not fits(bs):
+        bs -= 1
+    return bs if fits(bs) else None
+
+
 def _no_batch_of_one(cfg: Config, n_train: int, world: int = 1) -> None:
     """BatchNorm1d cannot train on a batch of one sample (no variance): with an MLP that has
     it, a default batch size that leaves a process one sample (or none: it then runs one at
     weight 0) of some batch, the last one of an epoch included, shrinks until it does not; a
     given one is an error that says what to type. ``world``: processes splitting each batch."""
-    mc = model_config(cfg.model["name"], {k: v for k, v in cfg.model.items() if k != "name"})
-    if not (isinstance(mc, MLPConfig) and mc.batchnorm and (mc.hidden or mc.decoder_hidden)):
+    if not has_batchnorm_mlp(cfg.model):
         return
     t = cfg.train
-
-    def fits(bs: int) -> bool:  # every process gets at least 2 rows of every batch
-        return bs >= 2 * world and n_train % bs not in range(1, 2 * world)
-
-    bs = t.batch_size
-    while bs >= 2 * world and not fits(bs):
-        bs -= 1
-    if bs == t.batch_size and fits(bs):
+    bs = batch_without_one(t.batch_size, n_train, world)
+    if bs == t.batch_size:
         return
-    if not fits(bs) or cfg.is_given("train.batch_size"):
-        fix = f"--batch-size {bs}, or " if fits(bs) else ""
+    if bs is None or cfg.is_given("train.batch_size"):
+        fix = f"--batch-size {bs}, or " if bs is not None else ""
         per = f" over {world} processes" if world > 1 else ""
         raise ConfigError(
             f"{n_train} training samples in batches of {t.batch_size}{per} leave a process a "

@@ -23,7 +23,7 @@ from aekit.layers.convt import use_fast_conv_transpose
 from aekit.models.base import use_nhwc_bottleneck
 from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
 from aekit.training.checkpointer import Checkpointer
-from aekit.training.data_defaults import fit_to_data
+from aekit.training.data_defaults import batch_without_one, fit_to_data, has_batchnorm_mlp
 from aekit.training.distributed import Dist
 from aekit.training.optim import make_optimizer, make_scheduler
 from aekit.training.run_dir import read_run_config
@@ -74,6 +74,14 @@ def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
             f"batch size {t.batch_size} must be between 1 and the {n_train} training samples; "
             f"try --batch-size {min(128, n_train)}"
         )
+    if has_batchnorm_mlp(cfg.model):  # fit_to_data shrank a default one; this is a given one
+        bs = batch_without_one(t.batch_size, n_train, world_size)
+        if bs != t.batch_size:
+            fix = f"train.batch_size {bs}, or " if bs is not None else ""
+            raise ConfigError(
+                f"{n_train} training samples in batches of {t.batch_size} leave a process a "
+                f"batch of one, which BatchNorm cannot train on; use {fix}model.batchnorm=false"
+            )
 
 
 def has_conv(model: torch.nn.Module) -> bool:
