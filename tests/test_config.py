@@ -237,7 +237,11 @@ def snapshot(root):
         # data-dependent: checked after reading the data, before any folder exists
         (
             ["--set", "data.limit=5", "--set", "data.val_fraction=0.95"],
-            "leaving none to train on",
+            "leaving none to train on; try --set data.val_fraction=0.1",
+        ),
+        (  # one sample: no fraction holds one out and leaves one, so not 0.1 again
+            ["--set", "data.limit=1"],
+            "leaving none to train on; try --set data.val_fraction=0 (no validation split)",
         ),
         (["--batch-size", "100000"], "batch size 100000 must be between 1 and the"),
     ],

@@ -292,3 +292,17 @@ def test_conv_trains_channels_last_on_cpu_and_saves_plain_weights(runs, channels
     x = torch.rand(5, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(aekit.load(run.run_dir)(x).recon, run.model(x).recon)
+
+
+def test_one_sample_without_a_validation_split_trains_to_the_end(tmp_path, no_end_plots):
+    """PCA of one sample has no component: the end-of-run comparison leaves the angles out
+    (it raised on the empty list)."""
+    run = aekit.train(
+        {
+            "data": {"name": "digits", "limit": 1, "val_fraction": 0.0},
+            "train": {"epochs": 1},
+            "run": {"out_dir": str(tmp_path)},
+        },
+        report=False,
+    )
+    assert "pca_max_principal_angle_deg" not in run.result and run.result["epochs"] == 1

@@ -225,10 +225,11 @@ def stratified_split(
     if val_fraction == 0:
         return rng.permutation(n), np.array([], dtype=np.int64)
     n_val = max(1, int(round(n * val_fraction)))
-    if n_val >= n:
+    if n_val >= n:  # a fraction too high, or too few samples to hold any out
+        fix = "0.1" if int(round(n * 0.1)) < n and val_fraction > 0.1 else "0 (no validation split)"
         raise DataError(
             f"data.val_fraction={val_fraction:g} holds out all {n} samples for validation, "
-            "leaving none to train on; try --set data.val_fraction=0.1"
+            f"leaving none to train on; try --set data.val_fraction={fix}"
         )
     if data.labels is None:
         perm = rng.permutation(n)

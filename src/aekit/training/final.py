@@ -97,10 +97,11 @@ def end_of_run_metrics(
                 "train_mse": mse_train,
                 "pca_train_mse": pca_train,
                 "train_mse_over_pca": over_pca(mse_train, pca_train),
-                "pca_max_principal_angle_deg": float(angles.max()),
-                "pca_principal_angles_deg": [round(float(a), 4) for a in angles[:16]],
             }
         )
+        if angles.numel():  # none when the data are too few for a principal component
+            out["pca_max_principal_angle_deg"] = float(angles.max())
+            out["pca_principal_angles_deg"] = [round(float(a), 4) for a in angles[:16]]
 
     if noisy:
         out["psnr_noisy_input_db"] = val["psnr_in"]
