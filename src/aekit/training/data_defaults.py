@@ -136,6 +136,20 @@ def batch_without_one(batch_size: int, n_train: int, world: int = 1) -> int | No
     return bs if fits(bs) else None
 
 
+def batch_of_one_error(
+    n_train: int, batch_size: int, fix: int | None, world: int = 1, cli: bool = False
+) -> ConfigError:
+    """The one-line error for a batch size that leaves BatchNorm a batch of one; ``fix``: a
+    batch size that does not (None: none does); ``cli``: the flags' spelling of the fixes."""
+    use = f"--batch-size {fix}, or " if cli else f"train.batch_size {fix}, or "
+    use = (use if fix is not None else "") + ("--set " if cli else "") + "model.batchnorm=false"
+    per = f" over {world} processes" if world > 1 and cli else ""
+    return ConfigError(
+        f"{n_train} training samples in batches of {batch_size}{per} leave a process a "
+        f"batch of one, which BatchNorm cannot train on; use {use}"
+    )
+
+
 def _no_batch_of_one(cfg: Config, n_train: int, world: int = 1) -> None:
     """BatchNorm1d cannot train on a batch of one sample (no variance): with an MLP that has
     it, a default batch size that leaves a process one sample (or none: it then runs one at
@@ -148,11 +162,6 @@ def _no_batch_of_one(cfg: Config, n_train: int, world: int = 1) -> None:
     if bs == t.batch_size:
         return
     if bs is None or cfg.is_given("train.batch_size"):
-        fix = f"--batch-size {bs}, or " if bs is not None else ""
-        per = f" over {world} processes" if world > 1 else ""
-        raise ConfigError(
-            f"{n_train} training samples in batches of {t.batch_size}{per} leave a process a "
-            f"batch of one, which BatchNorm cannot train on; use {fix}--set model.batchnorm=false"
-        )
+        raise batch_of_one_error(n_train, t.batch_size, bs, world, cli=True)
     log.info("batch size %d -> %d: no batch of one sample (BatchNorm)", t.batch_size, bs)
     t.batch_size = bs

@@ -23,7 +23,12 @@ from aekit.layers.convt import use_fast_conv_transpose
 from aekit.models.base import use_nhwc_bottleneck
 from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
 from aekit.training.checkpointer import Checkpointer
-from aekit.training.data_defaults import batch_without_one, fit_to_data, has_batchnorm_mlp
+from aekit.training.data_defaults import (
+    batch_of_one_error,
+    batch_without_one,
+    fit_to_data,
+    has_batchnorm_mlp,
+)
 from aekit.training.distributed import Dist
 from aekit.training.optim import make_optimizer, make_scheduler
 from aekit.training.run_dir import read_run_config
@@ -77,11 +82,7 @@ def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
     if has_batchnorm_mlp(cfg.model):  # fit_to_data shrank a default one; this is a given one
         bs = batch_without_one(t.batch_size, n_train, world_size)
         if bs != t.batch_size:
-            fix = f"train.batch_size {bs}, or " if bs is not None else ""
-            raise ConfigError(
-                f"{n_train} training samples in batches of {t.batch_size} leave a process a "
-                f"batch of one, which BatchNorm cannot train on; use {fix}model.batchnorm=false"
-            )
+            raise batch_of_one_error(n_train, t.batch_size, bs)
 
 
 def has_conv(model: torch.nn.Module) -> bool:
