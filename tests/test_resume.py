@@ -71,6 +71,7 @@ SPECS = {
     "mlp": {},
     "denoising": {"data": {"noise": "gaussian", "noise_level": 0.3}},
     "vae": {"model": {"name": "vae", "latent_dim": 4}},
+    "conv": {"model": {"name": "conv", "latent_dim": 4}},  # the fast CPU layers
 }
 
 
