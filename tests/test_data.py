@@ -542,36 +542,53 @@ def test_the_linear_model_started_at_pca_reconstructs_as_pca():
     assert torch.allclose(rec.double(), pca.reconstruct(unit.flatten(1)).double(), atol=1e-4)
 
 
-def test_a_default_batch_leaving_one_sample_over_shrinks_for_batchnorm_a_given_one_errs():
-    from aekit.config import Config
-    from aekit.data import Dataset
-    from aekit.training.data_defaults import fit_to_data
+def test_a_last_batch_too_short_to_train_joins_the_batch_before_it():
+    from aekit.training.loop import batch_end, steps_in_epoch
 
-    train = Dataset("digits", torch.from_numpy(_digits(641)).unsqueeze(1))  # 5 x 128 + 1
-    val = train.subset(torch.arange(10))
-    assert fit_to_data(Config(), train, val).train.batch_size == 127  # 641 = 5 x 127 + 6
-    plain = Config.from_dict({"model": {"name": "mlp", "batchnorm": False}})
-    assert fit_to_data(plain, train, val).train.batch_size == 128  # no BatchNorm: no change
-    given = Config.from_dict({"train": {"batch_size": 128}})
-    with pytest.raises(aekit.ConfigError, match="--batch-size 127, or --set model.batchnorm"):
-        fit_to_data(given, train, val)
+    def batches(n, bs, min_rows=2):
+        out, i = [], 0
+        while i < n:
+            out.append((i, batch_end(i, n, bs, min_rows)))
+            i = out[-1][1]
+        return out
+
+    assert batches(641, 128)[-2:] == [(384, 512), (512, 641)]  # 5 x 128 + 1: a batch of 129
+    assert batches(642, 128)[-1] == (640, 642)  # a last batch of 2 trains
+    assert batches(1, 128) == [(0, 1)]  # fewer samples than min_rows: one batch of them all
+    assert steps_in_epoch(641, 128) == 5 and steps_in_epoch(642, 128) == 6
+    assert steps_in_epoch(643, 128, min_rows=4) == 5  # under torchrun with 2 processes
+
+
+def test_batchnorm_trains_on_data_that_leaves_one_sample_over(tmp_path):
+    """641 = 5 x 128 + 1 samples: the last one joins the fifth batch; before, the BatchNorm
+    MLP got a batch of one (NaN on the fast step, an error under autograd)."""
+    np.save(tmp_path / "x.npy", _digits(641))
+    run = aekit.train(
+        {
+            "data": {"name": str(tmp_path / "x.npy"), "val_fraction": 0.0},
+            "model": {"name": "mlp", "hidden": [32], "latent_dim": 4},
+            "train": {"epochs": 2, "batch_size": 128, "recon_every": 0},
+            "run": {"out_dir": str(tmp_path / "runs")},
+        },
+        report=False,
+    )
+    assert run.info["data"]["n_train"] == 641
+    assert run.history[-1]["step"] == 10  # 5 steps an epoch
+    assert all(np.isfinite(r["train_loss"]) for r in run.history)
 
 
 def test_under_torchrun_no_process_gets_a_batch_of_one_either():
-    from aekit.config import Config
-    from aekit.data import Dataset
-    from aekit.training.data_defaults import fit_to_data
+    from aekit.training.distributed import Dist
+    from aekit.training.loop import batch_end
 
-    train = Dataset("digits", torch.from_numpy(_digits(643)).unsqueeze(1))  # 5 x 128 + 3
-    val = train.subset(torch.arange(10))
-    assert fit_to_data(Config(), train, val).train.batch_size == 128  # one process: 3 is fine
-    bs = fit_to_data(Config(), train, val, world=2).train.batch_size
-    idx = torch.arange(643)
+    idx, bs = torch.arange(643), 128  # 5 x 128 + 3: a last batch of 3 gives rank 1 one row
     for rank in (0, 1):  # each rank's rows of every batch, as Dist.shard takes them
-        assert min(len(idx[i : i + bs][rank::2]) for i in range(0, 643, bs)) >= 2, bs
-    given = Config.from_dict({"train": {"batch_size": 128}})
-    with pytest.raises(aekit.ConfigError, match=r"over 2 processes .*--batch-size \d+, or"):
-        fit_to_data(given, train, val, world=2)
+        shard, i, rows = Dist(rank=rank, world=2).shard, 0, []
+        while i < 643:
+            end = batch_end(i, 643, bs, min_rows=4)
+            rows.append(shard(idx[i:end])[1])
+            i = end
+        assert min(rows) >= 2 and sum(rows) == (322 if rank == 0 else 321)
 
 
 def test_tables_keep_the_mlp_without_batchnorm_unless_asked():
@@ -585,11 +602,14 @@ def test_tables_keep_the_mlp_without_batchnorm_unless_asked():
     assert fit_to_data(asked, rows, rows).model["batchnorm"] is True
 
 
-def test_a_given_batch_leaving_one_is_refused_without_fitted_defaults_too():
+def test_a_batch_of_one_sample_is_refused_for_batchnorm_with_what_to_type():
     from aekit.config import Config
     from aekit.training.setup import check_config
 
-    cfg = Config.from_dict({"train": {"batch_size": 128}})
-    with pytest.raises(aekit.ConfigError, match="train.batch_size 127, or model.batchnorm=false"):
+    cfg = Config.from_dict({"train": {"batch_size": 1}})
+    with pytest.raises(aekit.ConfigError, match="--batch-size 2 or more, or --set model.batch"):
         check_config(cfg, 129)
+    with pytest.raises(aekit.ConfigError, match="batches of 3 over 2 processes"):
+        check_config(Config.from_dict({"train": {"batch_size": 3}}), 129, world_size=2)
+    check_config(Config.from_dict({"train": {"batch_size": 128}}), 129)
     check_config(Config.from_dict({"model": {"name": "mlp", "batchnorm": False}}), 129)

@@ -78,11 +78,8 @@ class _AutoencoderEstimator(BaseEstimator):
 
     def _train(self, data: Dataset, model: dict[str, Any], n: int) -> None:
         from aekit.api import train
-        from aekit.training.data_defaults import batch_without_one, has_batchnorm_mlp
 
         batch_size = min(self.batch_size, n)
-        if has_batchnorm_mlp(model):  # BatchNorm cannot train on a last batch of one sample
-            batch_size = batch_without_one(batch_size, n) or batch_size
         with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
             out_dir = self.out_dir if self.out_dir is not None else tmp
             run = train(

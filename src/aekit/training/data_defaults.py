@@ -28,7 +28,7 @@ SMALL_IMAGES = 2000
 TABLE_ACTIVATION = "elu"  # smooth: ReLU's kinks left 1.04-1.13x PCA on near-linear tables
 
 
-def fit_to_data(cfg: Config, train: Dataset, val: Dataset, world: int = 1) -> Config:
+def fit_to_data(cfg: Config, train: Dataset, val: Dataset) -> Config:
     """``cfg`` with its default batch size, and for tables its default code size, widths,
     output activation, lr and epochs, fitted to the data (a new Config; ``cfg`` is unchanged)."""
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train), model=dict(cfg.model))
@@ -42,7 +42,6 @@ def fit_to_data(cfg: Config, train: Dataset, val: Dataset, world: int = 1) -> Co
     if not cfg.is_given("train.batch_size") and t.batch_size > len(train):
         log.info("batch size %d -> %d: the whole training set", t.batch_size, len(train))
         t.batch_size = len(train)
-    _no_batch_of_one(cfg, len(train), world)
     if 0 < len(val) < SMALL_VAL and val is not train:
         log.warning(
             "the validation split has only %d samples: its losses and figures are noisy; "
@@ -123,45 +122,12 @@ def has_batchnorm_mlp(model: dict) -> bool:
     return isinstance(mc, MLPConfig) and mc.batchnorm and bool(mc.hidden or mc.decoder_hidden)
 
 
-def batch_without_one(batch_size: int, n_train: int, world: int = 1) -> int | None:
-    """The largest batch size <= ``batch_size`` that gives each of ``world`` processes at
-    least 2 rows of every batch of an epoch of ``n_train`` (the last one included), or None."""
-
-    def fits(bs: int) -> bool:
-        return bs >= 2 * world and n_train % bs not in range(1, 2 * world)
-
-    bs = batch_size
-    while bs >= 2 * world and not fits(bs):
-        bs -= 1
-    return bs if fits(bs) else None
-
-
-def batch_of_one_error(
-    n_train: int, batch_size: int, fix: int | None, world: int = 1, cli: bool = False
-) -> ConfigError:
-    """The one-line error for a batch size that leaves BatchNorm a batch of one; ``fix``: a
-    batch size that does not (None: none does); ``cli``: the flags' spelling of the fixes."""
-    use = f"--batch-size {fix}, or " if cli else f"train.batch_size {fix}, or "
-    use = (use if fix is not None else "") + ("--set " if cli else "") + "model.batchnorm=false"
-    per = f" over {world} processes" if world > 1 and cli else ""
+def batch_of_one_error(batch_size: int, world: int, n_train: int) -> ConfigError:
+    """The one-line error for a batch size that gives a process one sample per batch, which
+    BatchNorm cannot train on (a short last batch joins the one before it: training/loop.py)."""
+    per = f" over {world} processes" if world > 1 else ""
+    fix = f"--batch-size {2 * world} or more, or " if n_train >= 2 * world else ""
     return ConfigError(
-        f"{n_train} training samples in batches of {batch_size}{per} leave a process a "
-        f"batch of one, which BatchNorm cannot train on; use {use}"
+        f"batches of {batch_size}{per} give a process one sample each, which BatchNorm cannot "
+        f"train on; use {fix}--set model.batchnorm=false"
     )
-
-
-def _no_batch_of_one(cfg: Config, n_train: int, world: int = 1) -> None:
-    """BatchNorm1d cannot train on a batch of one sample (no variance): with an MLP that has
-    it, a default batch size that leaves a process one sample (or none: it then runs one at
-    weight 0) of some batch, the last one of an epoch included, shrinks until it does not; a
-    given one is an error that says what to type. ``world``: processes splitting each batch."""
-    if not has_batchnorm_mlp(cfg.model):
-        return
-    t = cfg.train
-    bs = batch_without_one(t.batch_size, n_train, world)
-    if bs == t.batch_size:
-        return
-    if bs is None or cfg.is_given("train.batch_size"):
-        raise batch_of_one_error(n_train, t.batch_size, bs, world, cli=True)
-    log.info("batch size %d -> %d: no batch of one sample (BatchNorm)", t.batch_size, bs)
-    t.batch_size = bs

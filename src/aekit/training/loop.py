@@ -56,6 +56,23 @@ def shuffled(batches: BatchMaker, order: torch.Generator) -> EpochPass:
     return EpochPass(torch.randperm(len(batches), device=batches.device, generator=order))
 
 
+def batch_end(start: int, n: int, batch_size: int, min_rows: int = 2) -> int:
+    """Where the batch starting at ``start`` ends: ``batch_size`` rows on, or ``n`` where the
+    rows after it would be a last batch of fewer than ``min_rows``: such a tail joins the batch
+    before it. A batch of one sample is a noisy step for any model and one BatchNorm cannot
+    train on (no variance); under DDP ``min_rows`` is 2 per process."""
+    end = start + batch_size
+    return n if n - end < min_rows else end
+
+
+def steps_in_epoch(n: int, batch_size: int, min_rows: int = 2) -> int:
+    """How many batches :func:`run_epoch` makes of ``n`` samples."""
+    steps, i = 0, 0
+    while i < n:
+        i, steps = batch_end(i, n, batch_size, min_rows), steps + 1
+    return steps
+
+
 def run_epoch(
     batches: BatchMaker,
     ep: EpochPass,
@@ -63,13 +80,17 @@ def run_epoch(
     step: Callable[..., tuple[torch.Tensor, Terms]],
     shard=None,
     after_step: Callable[[torch.Tensor, float], bool] | None = None,
+    min_rows: int = 2,
 ) -> bool:
     """Run the rest of the epoch ``ep``; ``shard`` (DDP) gives this rank's rows and loss weight.
     ``after_step(loss, fraction_done)`` may return True to stop at that step boundary; returns
-    whether the epoch is complete."""
+    whether the epoch is complete. Batches follow :func:`batch_end` (only the last one can
+    differ from ``batch_size``, so ``ep.batch`` still says where a resumed epoch starts)."""
     n = len(batches)
-    for i in range(ep.batch * batch_size, n, batch_size):
-        idx = ep.perm[i : i + batch_size]
+    i = ep.batch * batch_size
+    while i < n:
+        end = batch_end(i, n, batch_size, min_rows)
+        idx = ep.perm[i:end]
         if shard is None:
             b, w = idx.shape[0], None
         else:  # this rank's rows; w makes DDP's gradient average the global batch mean
@@ -78,8 +99,9 @@ def run_epoch(
         loss, terms = step(x, target, w)
         ep.batch += 1
         ep.add(terms, loss, b)
-        if after_step is not None and after_step(loss, min(i + batch_size, n) / n):
-            return ep.batch * batch_size >= n
+        if after_step is not None and after_step(loss, end / n):
+            return end >= n
+        i = end
     return True
 
 

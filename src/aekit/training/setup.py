@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,11 @@ from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoi
 from aekit.training.checkpointer import Checkpointer
 from aekit.training.data_defaults import (
     batch_of_one_error,
-    batch_without_one,
     fit_to_data,
     has_batchnorm_mlp,
 )
 from aekit.training.distributed import Dist
+from aekit.training.loop import steps_in_epoch
 from aekit.training.optim import make_optimizer, make_scheduler
 from aekit.training.run_dir import read_run_config
 from aekit.training.step import Precision
@@ -79,10 +78,8 @@ def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
             f"batch size {t.batch_size} must be between 1 and the {n_train} training samples; "
             f"try --batch-size {min(128, n_train)}"
         )
-    if has_batchnorm_mlp(cfg.model):  # fit_to_data shrank a default one; this is a given one
-        bs = batch_without_one(t.batch_size, n_train, world_size)
-        if bs != t.batch_size:
-            raise batch_of_one_error(n_train, t.batch_size, bs)
+    if t.batch_size < 2 * world_size and has_batchnorm_mlp(cfg.model):
+        raise batch_of_one_error(t.batch_size, world_size, n_train)
 
 
 def has_conv(model: torch.nn.Module) -> bool:
@@ -184,13 +181,13 @@ def prepare(
     torch.manual_seed(t.seed)
     train_data, val_data = load_splits(cfg)
     if fit:
-        cfg = fit_to_data(cfg, train_data, val_data, dd.world)
+        cfg = fit_to_data(cfg, train_data, val_data)
         t = cfg.train
     check_config(cfg, len(train_data), dd.world)
     precision = Precision(t.precision, device)
     model = build_model(cfg, model, train_data, device)
     info = run_info(cfg, model, train_data, val_data, device)
-    steps_per_epoch = math.ceil(len(train_data) / t.batch_size)
+    steps_per_epoch = steps_in_epoch(len(train_data), t.batch_size, 2 * dd.world)
     if res is not None:
         resumed_info(res, info, steps_per_epoch, t.batch_size)
         load_weights(model, res)

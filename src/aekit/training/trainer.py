@@ -216,7 +216,8 @@ class Trainer:
         ep = self._resumed_pass(s, epoch) or shuffled(s.batches, s.shuffle)
         shard = self.dist.shard if self.dist.enabled else None
         after = self._after_step(s, state, metrics, epoch, stops)
-        if not run_epoch(s.batches, ep, t.batch_size, self._step, shard, after):
+        min_rows = 2 * self.dist.world  # per process: none gets a batch of one
+        if not run_epoch(s.batches, ep, t.batch_size, self._step, shard, after, min_rows):
             metrics.flush()
             ckp.write(state, model, s.opt, s.sched, os.fstat(metrics.fileno()).st_size, ep)
             raise self._interrupted(state, stops, epoch)
