@@ -1,4 +1,4 @@
-"""The channels-last bottleneck (models/base.py, use_nhwc_bottleneck) computes what Flatten ->
+"""The channels-last bottleneck (layers/flatten.py, use_nhwc_bottleneck) computes what Flatten ->
 Linear and Linear -> Unflatten compute, without changing a parameter, and only where it may."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from conftest import quick
 from torch import nn
 
 import aekit
-from aekit.models import base
-from aekit.models.base import Flatten, Unflatten, use_nhwc_bottleneck
+from aekit.layers import flatten as base
+from aekit.layers import use_fast_cpu_layers
+from aekit.layers.flatten import Flatten, Unflatten, use_nhwc_bottleneck
 
 CL = torch.channels_last
 
@@ -111,3 +112,23 @@ def test_the_trainer_turns_the_bottleneck_of_a_channels_last_cpu_model(runs):
         torch.testing.assert_close(loaded(x).recon, run.model(x).recon)
     off = aekit.train(quick(runs, model=model, train={"channels_last": False}))
     assert base._FlattenLinear not in {type(m) for m in off.model.modules()}
+
+
+def test_the_cpu_training_form_keeps_every_parameter_and_says_what_it_turned():
+    torch.manual_seed(0)
+    conv = aekit.create_model("conv", (1, 28, 28), channels=[4, 6], latent_dim=3)
+    params = {k: p for k, p in conv.named_parameters()}
+    state = {k: v.clone() for k, v in conv.state_dict().items()}
+    done = use_fast_cpu_layers(conv)
+    assert done == {"channels_last": 4, "bottleneck": 2, "conv_transpose": 2}
+    assert all(p is params[k] for k, p in conv.named_parameters())  # optimisers keep working
+    assert all(torch.equal(v, state[k]) for k, v in conv.state_dict().items())
+    assert conv.encoder[0].weight.is_contiguous(memory_format=CL)
+    mlp = aekit.create_model("mlp", (1, 28, 28))
+    assert use_fast_cpu_layers(mlp) == {"channels_last": 0, "bottleneck": 0, "conv_transpose": 0}
+    off = aekit.create_model("conv", (1, 28, 28), channels=[4, 6], latent_dim=3)
+    assert use_fast_cpu_layers(off, channels_last=False) == {
+        "channels_last": 0,
+        "bottleneck": 0,
+        "conv_transpose": 2,
+    }

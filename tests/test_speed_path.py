@@ -457,7 +457,7 @@ def test_batchnorm_in_eval_mode_is_handed_to_autograd():
 def test_flatten_gives_a_channels_last_batch_its_gradient_channels_last():
     """A conv encoder trained channels-last: the gradient reaching its last ReLU has the
     ReLU's own (NHWC) layout, with the values autograd's flatten gives, twice differentiable."""
-    from aekit.models.base import Flatten
+    from aekit.layers import Flatten
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4, 8, 5, 5, generator=g).contiguous(memory_format=torch.channels_last)

@@ -14,8 +14,15 @@ from torch import nn
 from aekit._registry import register_model
 from aekit.checked import Checked, PosInt
 from aekit.errors import ConfigError
-from aekit.layers import Activation, OutputActivation, activation, output_activation
-from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.layers import (
+    Activation,
+    Flatten,
+    OutputActivation,
+    Unflatten,
+    activation,
+    output_activation,
+)
+from aekit.models.base import Autoencoder
 
 
 @dataclass

@@ -11,7 +11,8 @@ from torch import nn
 
 from aekit._registry import register_model
 from aekit.checked import Checked, PosInt
-from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.layers import Flatten, Unflatten
+from aekit.models.base import Autoencoder
 
 
 @dataclass

@@ -12,13 +12,15 @@ from aekit._registry import register_model
 from aekit.checked import Checked, Fraction, PosInt
 from aekit.layers import (
     Activation,
+    Flatten,
     OutputActivation,
+    Unflatten,
     activation,
     inverse_output_activation,
     mlp_stack,
     output_activation,
 )
-from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.models.base import Autoencoder
 
 #: model.output_bias: the output layer's bias starts at the mean training image, or as drawn
 OutputBias = Literal["data_mean", "torch"]

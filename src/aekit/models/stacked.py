@@ -16,9 +16,16 @@ from torch import nn
 
 from aekit._registry import register_model
 from aekit.checked import Checked, PosInt
-from aekit.layers import Activation, OutputActivation, activation, output_activation
+from aekit.layers import (
+    Activation,
+    Flatten,
+    OutputActivation,
+    Unflatten,
+    activation,
+    output_activation,
+)
 from aekit.losses import reconstruction_loss
-from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.models.base import Autoencoder
 
 
 @dataclass

@@ -30,8 +30,8 @@ from torch import nn
 from aekit._registry import register_model
 from aekit.checked import Checked, Fraction, NonNegInt, PosInt
 from aekit.errors import ConfigError
-from aekit.layers import Activation, mlp_stack
-from aekit.models.base import AEOutput, Autoencoder, Unflatten, eval_mode
+from aekit.layers import Activation, Unflatten, mlp_stack
+from aekit.models.base import AEOutput, Autoencoder, eval_mode
 
 FIT_ROWS = 100_000  # rows the median / IQR are computed on (a seeded-free head of the data)
 TERM_QUANTILE = 0.9  # term_scale: this quantile of each column's term on the training rows

@@ -19,7 +19,14 @@ from torch import nn
 from aekit._registry import register_model
 from aekit.checked import Checked, NonNegFloat, NonNegInt, PosFloat, PosInt
 from aekit.errors import ConfigError
-from aekit.layers import Activation, OutputActivation, mlp_stack, output_activation
+from aekit.layers import (
+    Activation,
+    Flatten,
+    OutputActivation,
+    Unflatten,
+    mlp_stack,
+    output_activation,
+)
 from aekit.losses import (
     bernoulli_nll,
     gaussian_kl,
@@ -27,7 +34,7 @@ from aekit.losses import (
     gaussian_nll,
     standard_normal_log_density,
 )
-from aekit.models.base import AEOutput, Autoencoder, Flatten, Unflatten, eval_mode
+from aekit.models.base import AEOutput, Autoencoder, eval_mode
 from aekit.models.conv import ConvAutoencoder, ConvConfig
 
 

@@ -35,9 +35,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules import module as _module
 
+from aekit.layers import Flatten, Unflatten
 from aekit.layers.blocks import Tanh
 from aekit.losses.reconstruction import BCE_EPS
-from aekit.models.base import Autoencoder, Flatten, Unflatten
+from aekit.models.base import Autoencoder
 
 logger = logging.getLogger(__name__)
 aten = torch.ops.aten

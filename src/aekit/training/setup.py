@@ -18,8 +18,7 @@ from aekit._version import __version__
 from aekit.config import Config
 from aekit.data import BatchMaker, Dataset, load_dataset
 from aekit.errors import ConfigError, DataError
-from aekit.layers.convt import use_fast_conv_transpose
-from aekit.models.base import use_nhwc_bottleneck
+from aekit.layers import use_fast_cpu_layers
 from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
 from aekit.training.checkpointer import Checkpointer
 from aekit.training.data_defaults import (
@@ -82,12 +81,6 @@ def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
         raise batch_of_one_error(t.batch_size, world_size, n_train)
 
 
-def has_conv(model: torch.nn.Module) -> bool:
-    """Whether ``model`` has 2-D convolutions (which train faster channels-last on the CPU)."""
-    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
-    return any(isinstance(m, convs) for m in model.modules())
-
-
 def default_run_name(cfg: Config) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = cfg.run.recipe or cfg.model["name"]
@@ -142,13 +135,11 @@ def build_model(cfg: Config, model, train_data: Dataset, device) -> torch.nn.Mod
     name = m.pop("name")
     model = model or create_model(name, train_data.sample_shape, cfg.data.pixel_range, **m)
     model = model.to(device)
-    if cfg.train.channels_last and device.type == "cpu" and has_conv(model):
-        model = model.to(memory_format=torch.channels_last)  # NHWC: oneDNN's own layout
-        use_nhwc_bottleneck(model)  # Flatten/Unflatten in that layout: no copies
-    if cfg.train.fast_conv_transpose and device.type == "cpu":
-        n = use_fast_conv_transpose(model)  # the same parameters, computed faster (float32)
-        if n:
-            log.info("train.fast_conv_transpose: %d ConvTranspose2d layer(s) on the fast path", n)
+    if device.type == "cpu":  # the same parameters, computed faster: aekit/layers/cpu.py
+        t = cfg.train
+        done = use_fast_cpu_layers(model, t.channels_last, t.fast_conv_transpose)
+        if any(done.values()):
+            log.info("CPU training layers: %s", ", ".join(f"{k} {n}" for k, n in done.items()))
     return model
 
 

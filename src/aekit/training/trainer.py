@@ -40,7 +40,6 @@ from aekit.training.setup import (  # noqa: F401  (names this module has always 
     check_config,
     config_from_any,
     default_run_name,
-    has_conv,
     load_splits,
     overcomplete_warning,
     prepare,
