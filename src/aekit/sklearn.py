@@ -31,6 +31,12 @@ CODE_K = 5  # neighbours of a table row's code distance (as aekit.oneclass's knn
 CODE_REF = 2000  # training codes kept for it: a seeded subsample of the training rows
 
 
+def as_tensor(a: np.ndarray) -> torch.Tensor:
+    """A tensor over ``a``'s memory, or over a copy where ``a`` is read-only (a memory map, a
+    pandas column): PyTorch cannot share those, and warns that writing would be undefined."""
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+
 class _AutoencoderEstimator(BaseEstimator):
     """Shared fitting: X is handed to ``aekit.train`` (the one trainer) as an in-memory
     dataset, so every aekit model, loss and option is available.
@@ -138,7 +144,7 @@ class _AutoencoderEstimator(BaseEstimator):
         shape = self.model_.input_shape
         if X.ndim == 4 and X.shape[1] != shape[0] and X.shape[-1] == shape[0]:
             X = X.transpose(0, 3, 1, 2)  # NHWC -> NCHW
-        raw = torch.from_numpy(np.ascontiguousarray(X)).reshape(len(X), *shape)
+        raw = as_tensor(np.ascontiguousarray(X)).reshape(len(X), *shape)
         unit = self.scaling_.to_unit(raw if raw.dtype == torch.uint8 else raw.float())
         return to_range(unit, self.model_.pixel_range)
 
@@ -225,7 +231,7 @@ class AutoencoderReducer(TransformerMixin, _AutoencoderEstimator):
                 f"inverse_transform takes codes of shape (N, {self.model_.latent_dim}); "
                 f"got {z.shape}"
             )
-        return self._from_model(self._model64().decode(torch.from_numpy(z).double()))
+        return self._from_model(self._model64().decode(as_tensor(z).double()))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "model_")
