@@ -324,10 +324,12 @@ def mlp_spec(hidden: list[int], latent: int, **kw) -> dict:
     return {"name": "mlp", "hidden": hidden, "latent_dim": latent, **kw}
 
 
-def throughput_run(model: dict, data_path: str, test, bs: int, epochs: int) -> dict:
+def throughput_run(
+    model: dict, data_path: str, test, bs: int, epochs: int, precision: str = "fp32"
+) -> dict:
     """aekit at the loops' batch size and epochs; 1% validation (the plain loops train on
     every image) and no figures, its other defaults as they are."""
-    train = {"batch_size": bs, "epochs": epochs, "recon_every": 0}
+    train = {"batch_size": bs, "epochs": epochs, "recon_every": 0, "precision": precision}
     return aekit_loop(model, data_path, test, train, {"val_fraction": 0.01})
 
 
@@ -370,6 +372,8 @@ def run_rounds(runners: dict, rounds: int) -> dict[str, dict]:
     """Run every loop ``rounds`` times, odd rounds in reverse order (each loop sees the same
     moments); errors and time to quality from round 1, rates the median over the rounds."""
     order = list(runners)
+    if not order:
+        return {}
     done = []
     for r in range(rounds):
         done.append({name: runners[name]() for name in (order if r % 2 == 0 else order[::-1])})
@@ -505,7 +509,8 @@ def parse_args(argv):
     p.add_argument(
         "--loops",
         default="tutorial,plain,pythae,aekit,conv,ttq,deep",
-        help="comma-separated subset; conv: the plain and aekit conv loops; ttq: time to quality",
+        help="comma-separated subset; conv: the plain and aekit conv loops; conv_bf16: aekit's "
+        "conv loop in bf16 autocast (--precision bf16) beside them; ttq: time to quality",
     )
     p.add_argument("--ttq-epochs", type=int, default=10, help="the reference loops' epochs")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke test)")
@@ -552,14 +557,17 @@ def main(argv=None) -> int:
     }
     results = run_rounds({k: v for k, v in runners.items() if k in loops}, args.rounds)
     conv = {}
-    if "conv" in loops:
-        conv = run_rounds(
-            {
-                "plain_conv": lambda: plain_conv_loop(images, test, bs, ep),
-                "aekit_conv": lambda: throughput_run({"name": "conv"}, data_path, test, bs, ep),
-            },
-            args.rounds,
-        )
+    if "conv" in loops or "conv_bf16" in loops:
+        conv_runners = {
+            "plain_conv": lambda: plain_conv_loop(images, test, bs, ep),
+            "aekit_conv": lambda: throughput_run({"name": "conv"}, data_path, test, bs, ep),
+            "aekit_conv_bf16": lambda: throughput_run(
+                {"name": "conv"}, data_path, test, bs, ep, "bf16"
+            ),
+        }
+        if "conv_bf16" not in loops:
+            del conv_runners["aekit_conv_bf16"]
+        conv = run_rounds(conv_runners, args.rounds)
     again = matmul_gflops()
     peak = max(peak, again)
     print(f"float32 matmul again after the loops: {again:.1f} GFLOP/s; using {peak:.1f}\n")

@@ -16,7 +16,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 def test_speed_benchmark_reports_every_loop_the_conv_loops_and_the_deep_mlp(tmp_path):
     out = tmp_path / "speed.json"
     args = ["--synthetic", "--limit", "3000", "--epochs", "2", "--deep-batch-size", "512"]
-    args += ["--loops", "tutorial,plain,aekit,conv,deep", "--json", str(out)]
+    args += ["--loops", "tutorial,plain,aekit,conv,conv_bf16,deep", "--json", str(out)]
     proc = subprocess.run(
         [sys.executable, str(BENCH / "speed.py"), *args], capture_output=True, text=True
     )
@@ -31,7 +31,27 @@ def test_speed_benchmark_reports_every_loop_the_conv_loops_and_the_deep_mlp(tmp_
         "aekit",
         "plain_conv",
         "aekit_conv",
+        "aekit_conv_bf16",
         "deep_bs128",
         "deep_bs512",
     ):
         assert len(res[loop]["epoch_s"]) >= 2 and all(t > 0 for t in res[loop]["epoch_s"])
+
+
+@pytest.mark.slow
+def test_conv_step_benchmark_times_plain_aekit_and_the_ablations():
+    args = ["--rounds", "2", "--steps", "2", "--without", "relu,bn"]
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "conv_step.py"), *args], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")][2:]
+    names = [r.split("|")[1].strip() for r in rows]
+    assert names == [
+        "plain",
+        "aekit",
+        "aekit without relu",
+        "aekit without bn",
+        "aekit without relu and bn",
+    ]
+    assert all(float(r.split("|")[2]) > 0 for r in rows)
