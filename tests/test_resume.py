@@ -208,3 +208,18 @@ def test_checkpoint_holds_no_pickled_objects(runs):
     assert set(ck.rng()) == {"rank0.batches", "rank0.torch"}
     assert ck.state["history"] == run.history and ck.state["step"] == 18
     assert_same_weights(run.run_dir, ck.path)
+
+
+def test_a_kill_at_the_merged_last_batch_resumes_bit_identical(runs):
+    """540 digits in batches of 77 are 6 batches of 77 and one of 78 (a last batch of one
+    joins the one before it): killed at the end of epoch 2's merged batch, then resumed."""
+    cfg = quick(runs, train={"epochs": 3, "batch_size": 77, "log_every": 1})
+    straight = train(cfg)
+    assert json.loads((straight.run_dir / "config.json").read_text())["data"]["n_train"] == 540
+    assert [r["step"] for r in straight.history] == [7, 14, 21]
+    cfg["run"]["name"] = "killed"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, [StopAtStep(7 + 7)])
+    train(None, resume=runs / "killed")
+    assert_same_weights(straight.run_dir, runs / "killed")
+    assert metric_lines(runs / "killed") == metric_lines(straight.run_dir)
