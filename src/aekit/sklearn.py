@@ -19,16 +19,13 @@ from aekit.data import Dataset, from_range, to_range
 from aekit.data.tabular import Table, TableSpec, is_frame, table_from_frame
 from aekit.errors import ConfigError, DataError
 from aekit.evaluation.contributions import (
+    TableScore,
     column_contributions,
     is_table,
-    table_scores,
     top_contributions,
 )
 
 log = logging.getLogger(__name__)
-
-CODE_K = 5  # neighbours of a table row's code distance (as aekit.oneclass's knn score)
-CODE_REF = 2000  # training codes kept for it: a seeded subsample of the training rows
 
 
 def as_tensor(a: np.ndarray) -> torch.Tensor:
@@ -310,34 +307,15 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    @torch.no_grad()
     def _fit_table(self, x: torch.Tensor) -> None:
-        """The code-distance reference: the codes of (at most ``CODE_REF``) training rows, and
-        the median of each part of the score over all of them (the model's term scales were
-        fitted on the same rows when training ended)."""
-        model = self._model64()
-        keep = np.random.default_rng(self.random_state).permutation(len(x))[:CODE_REF]
-        from sklearn.neighbors import NearestNeighbors
+        """The table's two-part score (code distance included), fitted on the training rows
+        (the model's term scales were fitted on the same rows when training ended)."""
+        self.table_score_ = TableScore(self._model64(), x, self.random_state)
 
-        self.train_codes_ = model.encode(x[np.sort(keep)].double()).numpy()
-        k = min(CODE_K + 1, len(self.train_codes_))  # built once, not at every score call
-        self.code_index_ = NearestNeighbors(n_neighbors=k).fit(self.train_codes_)
-        parts = self._score_parts(x)
-        self.part_medians_ = np.median(parts, axis=0).clip(np.finfo(np.float64).tiny)
-
-    @torch.no_grad()
     def _score_parts(self, X) -> np.ndarray:
-        """(N, 2) for a table: the scaled reconstruction score (the sum of the column terms)
-        and the code distance: the mean distance of the row's code to its ``CODE_K`` nearest
-        training codes after the nearest (left out, so a training row is not its own
-        neighbour; the same rule for fresh rows keeps their scores comparable)."""
+        """(N, 2) for a table: the reconstruction part and the code distance, unscaled."""
         x = X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
-        model = self._model64()
-        rec = table_scores(model, x)
-        index = self.code_index_
-        codes = model.encode(x).numpy()
-        dist = index.kneighbors(codes)[0][:, 1:].mean(1) if index.n_neighbors > 1 else 0 * rec
-        return np.stack([rec, dist], 1)
+        return self.table_score_.parts(self._model64(), x)
 
     def _rule(self) -> ThresholdRule:
         if self.threshold is None and self.mode == "outlier":
@@ -365,7 +343,7 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         c = column_contributions(model, x)
         total = c.sum(1, keepdims=True)
         share = np.where(total > 0, c / np.where(total > 0, total, 1.0), 1.0 / c.shape[1])
-        return share * (self._score_parts(x) / self.part_medians_).sum(1, keepdims=True)
+        return share * self.table_score_(model, x)[:, None]
 
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score per sample (N,), higher = more anomalous: the mean squared
@@ -377,7 +355,8 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         far out in code space)."""
         check_is_fitted(self, "model_")
         if self.table_spec_ is not None:
-            return (self._score_parts(X) / self.part_medians_).sum(1)
+            x = X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
+            return self.table_score_(self._model64(), x)
         e = self.error_maps(X)
         return e.reshape(len(e), -1).mean(1)
 

@@ -5,8 +5,8 @@ the column's usual term on the training rows (``aekit.models.tabular``: squared 
 robust-scaled units plus its missing-mask term for a number, cross-entropy for a category), and
 the score is shared out over the columns in proportion to each column's leave-one-out term (the
 column hidden from the encoder), so that a row's contributions sum to its score and a wrong cell
-is blamed on its own column. (The detector adds a code distance to a table's score and shares
-it out the same way: ``AutoencoderAnomalyDetector.explain``.) For other models on (N, D)
+is blamed on its own column. (:class:`TableScore` adds a code distance to a table's score; the
+detector shares the whole of it out the same way: ``AutoencoderAnomalyDetector.explain``.) For other models on (N, D)
 rows it is the squared reconstruction error of the feature in [0, 1] units divided by D, so
 that a row's terms sum to its score, the mean squared error.
 """
@@ -46,6 +46,51 @@ def table_scores(model, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
         model.row_scores(x[i : i + batch_size].to(dtype)) for i in range(0, len(x), batch_size)
     ]
     return torch.cat(parts).double().numpy() if parts else np.zeros(0)
+
+
+CODE_K = 5  # neighbours of a table row's code distance (as aekit.oneclass's knn score)
+CODE_REF = 2000  # training codes kept for it: a seeded subsample of the training rows
+
+
+class TableScore:
+    """The ``tabular`` model's anomaly score of a row: two parts, each divided by its median
+    over the training rows and added. The reconstruction part is :func:`table_scores` (the sum
+    of the column terms); the code distance is the mean distance of the row's code to its
+    ``CODE_K`` nearest training codes after the nearest (left out, so a training row is not
+    its own neighbour; the same rule for fresh rows keeps their scores comparable): a row that
+    is extreme in a way the columns share is rebuilt well but lies far out in code space.
+
+    Built from the model and its encoded training rows (at most ``CODE_REF`` codes kept, a
+    subsample seeded by ``seed``); it keeps no model: pass the same one to :meth:`parts`."""
+
+    @torch.no_grad()
+    def __init__(self, model, train_x: torch.Tensor, seed: int = 0):
+        from sklearn.neighbors import NearestNeighbors
+
+        keep = np.sort(np.random.default_rng(seed).permutation(len(train_x))[:CODE_REF])
+        self.train_codes = _codes(model, train_x[keep])
+        k = min(CODE_K + 1, len(self.train_codes))  # built once, not at every score call
+        self.index = NearestNeighbors(n_neighbors=k).fit(self.train_codes)
+        self.medians = np.median(self.parts(model, train_x), axis=0).clip(np.finfo(float).tiny)
+
+    @torch.no_grad()
+    def parts(self, model, x: torch.Tensor) -> np.ndarray:
+        """(N, 2) float64: each row's reconstruction part and code distance, unscaled."""
+        rec = table_scores(model, x)
+        if self.index.n_neighbors < 2 or len(x) == 0:
+            return np.stack([rec, 0 * rec], 1)
+        dist = self.index.kneighbors(_codes(model, x))[0][:, 1:].mean(1)
+        return np.stack([rec, dist], 1)
+
+    def __call__(self, model, x: torch.Tensor) -> np.ndarray:
+        """(N,) float64 scores: the two parts over their training medians, added."""
+        return (self.parts(model, x) / self.medians).sum(1)
+
+
+def _codes(model, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    dtype = next(model.parameters()).dtype
+    out = [model.encode(x[i : i + batch_size].to(dtype)) for i in range(0, len(x), batch_size)]
+    return torch.cat(out).double().numpy()
 
 
 @torch.no_grad()
@@ -109,6 +154,7 @@ def top_contributions(source, X, k: int = 3) -> list[list[tuple[str, float]]]:
 
 
 __all__ = [
+    "TableScore",
     "column_contributions",
     "column_names",
     "is_table",
