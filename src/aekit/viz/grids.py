@@ -77,18 +77,25 @@ def recon_grid(originals, recons, noisy=None, title: str | None = None) -> Figur
 
 def image_rows(fig: Figure, rows: list[np.ndarray], labels: list[str], titles=None) -> None:
     """Rows of images (each (N, H, W[, 3]) in [0, 1]) on ``fig``, one column per image, each
-    row's label on its left; ``titles``: a title over each image of the first row."""
-    n = len(rows[0])
+    row's label on its left; ``titles``: a title over each image of the first row. One axes a
+    row, its images side by side with a white pixel between them (an axes an image took 0.2 s
+    of the 0.25 s of a 2 x 8 grid)."""
     for r, a in enumerate(rows):
+        n, h, w = a.shape[:3]
+        strip = np.ones((h, n * (w + 1) - 1, *a.shape[3:]), np.float32)
         for i in range(n):
-            ax = fig.add_subplot(len(rows), n, r * n + i + 1)
-            ax.imshow(a[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            strip[:, i * (w + 1) : i * (w + 1) + w] = a[i]
+        ax = fig.add_subplot(len(rows), 1, r + 1)
+        ax.imshow(strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_yticks([])
+        ax.set_ylabel(labels[r], fontsize=7)
+        ax.set_frame_on(False)
+        if r == 0 and titles is not None:
+            ax.set_xticks([i * (w + 1) + (w - 1) / 2 for i in range(n)], titles, fontsize=7)
+            ax.tick_params(axis="x", length=0, top=True, labeltop=True, bottom=False)
+            ax.tick_params(axis="x", labelbottom=False)
+        else:
             ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0 and titles is not None:
-                ax.set_title(titles[i], fontsize=7)
-            if i == 0:
-                ax.set_ylabel(labels[r], fontsize=7)
 
 
 def tile(images, ncol: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
