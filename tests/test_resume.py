@@ -223,3 +223,19 @@ def test_a_kill_at_the_merged_last_batch_resumes_bit_identical(runs):
     train(None, resume=runs / "killed")
     assert_same_weights(straight.run_dir, runs / "killed")
     assert metric_lines(runs / "killed") == metric_lines(straight.run_dir)
+
+
+def test_a_run_split_before_the_merged_last_batch_is_refused_with_the_reason(runs):
+    """A checkpoint whose epochs ended on a batch of one sample (written by an aekit before
+    training/loop.py's batch_end): extending it would change every epoch's batches, so it is
+    refused, saying so and naming the aekit that trained it, not "its data changed"."""
+    run = train(quick(runs, train={"epochs": 1, "batch_size": 77}))
+    state = run.run_dir / "checkpoint" / "state.json"
+    saved = json.loads(state.read_text())
+    assert saved["steps_per_epoch"] == 7  # 540 = 6 x 77 + 78
+    state.write_text(json.dumps({**saved, "steps_per_epoch": 8}))  # 7 x 77 + 1, as before
+    with pytest.raises(aekit.ConfigError, match=r"last batch of 1 sample\(s\), which this aekit"):
+        train(None, resume=run.run_dir, train={"epochs": 2})
+    state.write_text(json.dumps({**saved, "steps_per_epoch": 9}))
+    with pytest.raises(aekit.ConfigError, match="its data changed"):
+        train(None, resume=run.run_dir, train={"epochs": 2})

@@ -180,7 +180,7 @@ def prepare(
     info = run_info(cfg, model, train_data, val_data, device)
     steps_per_epoch = steps_in_epoch(len(train_data), t.batch_size, 2 * dd.world)
     if res is not None:
-        resumed_info(res, info, steps_per_epoch, t.batch_size)
+        resumed_info(res, info, steps_per_epoch, t.batch_size, len(train_data))
         load_weights(model, res)
     elif dd.is_main:
         overcomplete_warning(model, cfg)
@@ -213,10 +213,20 @@ def prepare(
     )
 
 
-def resumed_info(res: Resume, info: dict, steps_per_epoch: int, batch_size: int) -> None:
+def resumed_info(
+    res: Resume, info: dict, steps_per_epoch: int, batch_size: int, n_train: int
+) -> None:
     """Check that the data still gives the checkpoint's steps per epoch; keep the run's
     creation time and add this resume to its list."""
-    if res.ckpt.state["steps_per_epoch"] != steps_per_epoch:
+    saved = res.ckpt.state["steps_per_epoch"]
+    if saved != steps_per_epoch and saved == -(-n_train // batch_size):
+        raise ConfigError(  # same data, split by an aekit before training/loop.py's batch_end
+            f"{res.run_dir} was trained with a last batch of {n_train % batch_size} sample(s), "
+            "which this aekit joins to the batch before it; resume it with the aekit that "
+            f"trained it (aekit {res.saved.get('aekit_version', '?')}), or start a "
+            "new run"
+        )
+    if saved != steps_per_epoch:
         raise ConfigError(
             f"{res.run_dir} has {res.ckpt.state['steps_per_epoch']} steps per epoch in its "
             "checkpoint and a different number here: its data changed; start a new run"
