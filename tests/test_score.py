@@ -41,6 +41,24 @@ def test_scores_every_sample_in_input_order_with_its_flag(run_dir, tmp_path, cap
     assert "5 flagged" in capsys.readouterr().out
 
 
+def test_other_data_without_a_split_is_scored_and_evaluated_whole(run_dir, tmp_path, capsys):
+    """A file the run never saw has no test split: "test" (the default) means all of it, not
+    the 10% a validation split of it would be (the run's own data keeps its validation)."""
+    x = np.random.default_rng(1).integers(0, 17, (40, 8, 8)).astype(np.float32) / 16
+    np.save(tmp_path / "new.npy", x)
+    out = tmp_path / "s.csv"
+    assert (
+        main(["score", str(run_dir), "--data", str(tmp_path / "new.npy"), "--out", str(out)]) == 0
+    )
+    assert len(read(out)) == 40
+    assert "40 scores of new all" in capsys.readouterr().out
+    assert main(["eval", str(run_dir), "--data", str(tmp_path / "new.npy")]) == 0
+    assert "(all split, 40 images" in capsys.readouterr().out
+    assert (run_dir / "eval_new_all.json").is_file()
+    assert main(["score", str(run_dir), "--out", str(out), "--threshold", "auto"]) == 0
+    assert len(read(out)) == 180  # the run's own digits: its validation split
+
+
 def test_out_in_a_new_folder_is_made_and_a_file_in_the_way_is_one_line(run_dir, tmp_path, capsys):
     out = tmp_path / "new" / "deeper" / "s.csv"
     assert main(["score", str(run_dir), "--split", "val", "--out", str(out)]) == 0

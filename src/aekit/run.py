@@ -226,6 +226,14 @@ class Run:
         return ev
 
     # -- data --------------------------------------------------------------------------------
+    def _split(self, split: str, name: str, data_dir, other: bool) -> str:
+        """The split :meth:`data` loads for the asked one (see there)."""
+        if split == "test" and not has_test_split(name, data_dir):
+            split = "all" if other else "val"
+        if split == "val" and not self.data_config.get("val_fraction"):
+            split = "train"
+        return split
+
     def data(
         self,
         split: str = "test",
@@ -235,29 +243,30 @@ class Run:
     ) -> Dataset:
         """A split of the run's dataset (or of ``data``), loaded exactly as training loaded it.
 
-        "test" falls back to the validation split when the dataset has no official test set,
+        "test" falls back, where the dataset has no official test set, to the validation
+        split of the run's own data and to the whole of other data (the model saw none of it),
         and "val" to the training data when the run held none out. ``label_column``: a CSV's
         column of labels (default: the run's ``data.label_column`` where the file has it).
         """
         d, shape = self.data_config, self.info["input_shape"]
         name = data or d["name"]
         ddir = data_dir or d.get("data_dir")
-        if split == "test" and not has_test_split(name, ddir):
-            split = "val"
-        if split == "val" and not d.get("val_fraction"):
-            split = "train"
+        other = data is not None and str(data) != str(d["name"])
+        split = self._split(split, name, ddir, other)
         kw = dict(
             val_fraction=d.get("val_fraction", 0.1),
             split_seed=d.get("split_seed", 0),
             image_size=d.get("image_size"),
             grayscale=d.get("grayscale"),
-            limit=d.get("limit") if split != "test" else None,
+            limit=d.get("limit") if split != "test" and not other else None,
             label_column=self._label_column(name, bool(data), label_column),
         )
         if data and len(shape) == 3:  # other images: match the model's shape
             kw["grayscale"] = shape[0] == 1
             kw["image_size"] = kw["image_size"] or list(shape[1:])
         ds = load_dataset(name, ddir, split, **kw)
+        if split == "all":
+            ds.split = "all"  # load_dataset hands the whole set over as its "train" part
         extra = self._new_columns(ds)
         if self.info["model"].get("columns"):  # a mixed table: the run's own encoding
             ds = conform_table(ds, self.info["model"])  # columns matched by name

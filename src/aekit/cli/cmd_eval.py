@@ -19,7 +19,8 @@ def add_parser(sub) -> list[str]:
     add_run_and_data(
         p,
         "test",
-        "which data (default test: validation when the data have no test set)",
+        "which data (default test: where the data have no test set, the validation split of the "
+        "run's own data, all of other data)",
         "evaluate on other data of the same shape (name or path)",
     )
     p.add_argument(
@@ -40,7 +41,7 @@ def run(args) -> int:
     out = run.path / EVAL
     if not default:
         name = Path(args.data).stem if args.data else "run"
-        out = run.path / f"eval_{name}_{args.split}.json"
+        out = run.path / f"eval_{name}_{res['split']}.json"
         atomic_write_text(out, json.dumps(res, indent=2))
     if args.json:
         print(json.dumps(res, indent=2))

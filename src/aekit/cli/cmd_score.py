@@ -20,7 +20,12 @@ def add_parser(sub) -> list[str]:
         "share A of fresh inliers is flagged; contamination:Q flags the highest Q of the "
         "scored data; auto uses median + 3.5 robust SDs of the log-scores.",
     )
-    add_run_and_data(p, "test", "which data to score (default test)")
+    add_run_and_data(
+        p,
+        "test",
+        "which data to score (default test: where the data have no test set, the run's own "
+        "validation split, or all of --data)",
+    )
     p.add_argument("--threshold", default="fpr:0.05", help="fpr:A, contamination:Q or auto")
     p.add_argument("--out", default="scores.csv", help="CSV: index, score, anomaly, threshold")
     p.add_argument("--labels", help="file of one label per sample (.npy or CSV; 1 = anomaly)")
@@ -76,7 +81,7 @@ def run(args) -> int:
     atomic_write_text(out, text)
     n, k = len(scores), int(flags.sum())
     print(
-        f"{out}  ({n} scores of {data.name} {split_name(args, data)}; {k} flagged = {k / max(n, 1):.1%} "
+        f"{out}  ({n} scores of {data.name} {data.split}; {k} flagged = {k / max(n, 1):.1%} "
         f"above {threshold:.6g}, rule {rule})"
     )
     if not torch.isfinite(scores).all():
@@ -97,7 +102,7 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
 
     cmd = f"aekit score {args.run_dir}" + f" --data {args.data}" * bool(args.data)
     cmd += f" --label-column {args.label_column}" * bool(args.label_column)
-    meta = {**meta, "data": data.name, "split": split_name(args, data), "command": cmd}
+    meta = {**meta, "data": data.name, "split": data.split, "command": cmd}
     if is_table_model(run.model):
         meta["score"] = (
             "the sum of their column terms (squared error for numbers, cross-entropy for "
@@ -108,11 +113,6 @@ def add_to_report(run, args, data, csv_text: str, x, meta: dict):
     with run_lock(run.path, otherwise="or score without --report"):
         keep_scores(run, csv_text, meta, x)
         return write_report(run, evaluation=run.evaluation() or run.evaluate())
-
-
-def split_name(args, data) -> str:
-    """The split scored, as the user named it: "all" (a loaded file is its "train" part)."""
-    return "all" if args.split == "all" else data.split
 
 
 def per_sample_error(run, x):
