@@ -55,7 +55,10 @@ def summary_text(args) -> str:
         run = aekit.Run.load(args.target)
         summary = run.path / SUMMARY
         head = summary.read_text() if summary.is_file() else ""
-        return head + aekit.model_summary(run.model)
+        layers = run.path / "model_summary.txt"  # written by training: its trainable count
+        if layers.is_file():  # (a loaded run's weights are frozen for inference)
+            return head + layers.read_text().rstrip("\n")
+        return head + aekit.model_summary(run.model, trainable=False)
     data = aekit.load_dataset(args.data, args.data_dir, "val")
     overrides = parse_set(args.set).get("model", {})
     model = aekit.create_model(args.model, data.sample_shape, **overrides)

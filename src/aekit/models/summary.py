@@ -31,8 +31,11 @@ def summary_rows(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[s
     return [(n, s.replace("(2,", "(B,"), p) for n, s, p in rows]
 
 
-def model_summary(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> str:
-    """The summary as a fixed-width table."""
+def model_summary(
+    model: nn.Module, input_shape: tuple[int, ...] | None = None, trainable: bool = True
+) -> str:
+    """The summary as a fixed-width table; ``trainable=False`` leaves out the count of
+    parameters that require gradients (a loaded run's are all frozen for inference)."""
     shape = input_shape or model.input_shape
     rows = summary_rows(model, shape)
     w = max(len(r[0]) for r in rows) + 2
@@ -40,6 +43,8 @@ def model_summary(model: nn.Module, input_shape: tuple[int, ...] | None = None) 
     lines.append(f"{'input':<{w}}{str((-1, *shape)).replace('(-1,', '(B,'):<22}{'':>12}")
     lines += [f"{n:<{w}}{s:<22}{p:>12,}" for n, s, p in rows]
     total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    lines += ["-" * (w + 34), f"total parameters: {total:,}  trainable: {trainable:,}"]
+    count = f"total parameters: {total:,}"
+    if trainable:
+        count += f"  trainable: {sum(p.numel() for p in model.parameters() if p.requires_grad):,}"
+    lines += ["-" * (w + 34), count]
     return "\n".join(lines)
