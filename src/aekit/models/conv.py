@@ -50,7 +50,7 @@ def _up_layer(c_in: int, c_out: int, size_in: int, size_out: int) -> nn.ConvTran
 @register_model(
     "conv",
     ConvConfig,
-    "Conv2d encoder, linear bottleneck, ConvTranspose2d+BatchNorm decoder, any HxWxC",
+    "Conv2d+BatchNorm encoder, linear bottleneck, ConvTranspose2d+BatchNorm decoder, any HxWxC",
 )
 class ConvAutoencoder(Autoencoder):
     def __init__(self, config: ConvConfig, input_shape, pixel_range="01"):
