@@ -82,7 +82,6 @@ class _AutoencoderEstimator(BaseEstimator):
     def _train(self, data: Dataset, model: dict[str, Any], n: int) -> None:
         from aekit.api import train
 
-        batch_size = min(self.batch_size, n)
         with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
             out_dir = self.out_dir if self.out_dir is not None else tmp
             run = train(
@@ -91,7 +90,7 @@ class _AutoencoderEstimator(BaseEstimator):
                     "model": model,
                     "train": {
                         "epochs": self.epochs,
-                        "batch_size": batch_size,
+                        "batch_size": min(self.batch_size, n),
                         "lr": self.lr,
                         "loss": self.loss,
                         "seed": self.random_state,
@@ -312,10 +311,13 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         (the model's term scales were fitted on the same rows when training ended)."""
         self.table_score_ = TableScore(self._model64(), x, self.random_state)
 
+    def _table_rows(self, X) -> torch.Tensor:
+        """Encoded table rows in float64: ``X`` as a DataFrame or array, or already encoded."""
+        return X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
+
     def _score_parts(self, X) -> np.ndarray:
         """(N, 2) for a table: the reconstruction part and the code distance, unscaled."""
-        x = X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
-        return self.table_score_.parts(self._model64(), x)
+        return self.table_score_.parts(self._model64(), self._table_rows(X))
 
     def _rule(self) -> ThresholdRule:
         if self.threshold is None and self.mode == "outlier":
@@ -355,8 +357,7 @@ class AutoencoderAnomalyDetector(_AutoencoderEstimator):
         far out in code space)."""
         check_is_fitted(self, "model_")
         if self.table_spec_ is not None:
-            x = X.double() if isinstance(X, torch.Tensor) else self._to_model(X).double()
-            return self.table_score_(self._model64(), x)
+            return self.table_score_(self._model64(), self._table_rows(X))
         e = self.error_maps(X)
         return e.reshape(len(e), -1).mean(1)
 

@@ -6,9 +6,9 @@ robust-scaled units plus its missing-mask term for a number, cross-entropy for a
 the score is shared out over the columns in proportion to each column's leave-one-out term (the
 column hidden from the encoder), so that a row's contributions sum to its score and a wrong cell
 is blamed on its own column. (:class:`TableScore` adds a code distance to a table's score; the
-detector shares the whole of it out the same way: ``AutoencoderAnomalyDetector.explain``.) For other models on (N, D)
-rows it is the squared reconstruction error of the feature in [0, 1] units divided by D, so
-that a row's terms sum to its score, the mean squared error.
+detector shares the whole of it out the same way: ``AutoencoderAnomalyDetector.explain``.)
+For other models on (N, D) rows it is the squared reconstruction error of the feature in
+[0, 1] units divided by D, so that a row's terms sum to its score, the mean squared error.
 """
 
 from __future__ import annotations

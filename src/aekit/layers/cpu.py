@@ -12,10 +12,12 @@ from torch import nn
 from aekit.layers.convt import use_fast_conv_transpose
 from aekit.layers.flatten import use_nhwc_bottleneck
 
+CONVS = (nn.Conv2d, nn.ConvTranspose2d)  # 2-D convolutions: faster channels-last on the CPU
+
 
 def has_conv(model: nn.Module) -> bool:
     """Whether ``model`` has 2-D convolutions (which train faster channels-last on the CPU)."""
-    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
+    return any(isinstance(m, CONVS) for m in model.modules())
 
 
 def use_fast_cpu_layers(
@@ -33,9 +35,7 @@ def use_fast_cpu_layers(
     done = {"channels_last": 0, "bottleneck": 0, "conv_transpose": 0}
     if channels_last and has_conv(model):
         model.to(memory_format=torch.channels_last)  # in place: nn.Module.to returns self
-        done["channels_last"] = sum(
-            isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in model.modules()
-        )
+        done["channels_last"] = sum(isinstance(m, CONVS) for m in model.modules())
         done["bottleneck"] = use_nhwc_bottleneck(model)
     if fast_conv_transpose:
         done["conv_transpose"] = use_fast_conv_transpose(model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,7 @@ def resumed_info(
     """Check that the data still gives the checkpoint's steps per epoch; keep the run's
     creation time and add this resume to its list."""
     saved = res.ckpt.state["steps_per_epoch"]
-    if saved != steps_per_epoch and saved == -(-n_train // batch_size):
+    if saved != steps_per_epoch and saved == math.ceil(n_train / batch_size):
         raise ConfigError(  # same data, split by an aekit before training/loop.py's batch_end
             f"{res.run_dir} was trained with a last batch of {n_train % batch_size} sample(s), "
             "which this aekit joins to the batch before it; resume it with the aekit that "

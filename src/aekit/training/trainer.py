@@ -22,6 +22,7 @@ import aekit.training.distributed as distributed
 from aekit.config import Config
 from aekit.data import Dataset, spread_indices
 from aekit.errors import TrainingDiverged, TrainingInterrupted
+from aekit.layers import has_conv  # noqa: F401  (exported here before it moved to layers/)
 from aekit.models.summary import model_summary
 from aekit.training.final import end_of_run_metrics
 from aekit.training.interrupts import Interrupts

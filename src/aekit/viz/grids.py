@@ -81,10 +81,8 @@ def image_rows(fig: Figure, rows: list[np.ndarray], labels: list[str], titles=No
     row, its images side by side with a white pixel between them (an axes an image took 0.2 s
     of the 0.25 s of a 2 x 8 grid)."""
     for r, a in enumerate(rows):
-        n, h, w = a.shape[:3]
-        strip = np.ones((h, n * (w + 1) - 1, *a.shape[3:]), np.float32)
-        for i in range(n):
-            strip[:, i * (w + 1) : i * (w + 1) + w] = a[i]
+        n, w = len(a), a.shape[2]
+        strip = _tiled(a, ncol=n, pad=1, pad_value=1.0)
         ax = fig.add_subplot(len(rows), 1, r + 1)
         ax.imshow(strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_yticks([])
@@ -101,7 +99,11 @@ def image_rows(fig: Figure, rows: list[np.ndarray], labels: list[str], titles=No
 def tile(images, ncol: int | None = None, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
     """Images in [0, 1] tiled into one array, ``ncol`` per row (default: square), ``pad`` pixels
     of ``pad_value`` between them: (rows*(H+pad)-pad, ncol*(W+pad)-pad[, 3])."""
-    a = to_display(images)
+    return _tiled(to_display(images), ncol, pad, pad_value)
+
+
+def _tiled(a: np.ndarray, ncol: int | None, pad: int, pad_value: float) -> np.ndarray:
+    """:func:`tile` of display arrays (N, H, W[, 3])."""
     n, h, w = a.shape[:3]
     ncol = max(1, min(ncol or int(np.ceil(np.sqrt(n))), n))
     rows = int(np.ceil(n / ncol))
