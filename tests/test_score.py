@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+import aekit
 from aekit.cli.main import main
 
 
@@ -57,6 +58,17 @@ def test_other_data_without_a_split_is_scored_and_evaluated_whole(run_dir, tmp_p
     assert (run_dir / "eval_new_all.json").is_file()
     assert main(["score", str(run_dir), "--out", str(out), "--threshold", "auto"]) == 0
     assert len(read(out)) == 180  # the run's own digits: its validation split
+
+
+def test_the_runs_own_file_under_another_spelling_keeps_its_validation_split(tmp_path, monkeypatch):
+    x = np.random.default_rng(2).integers(0, 256, (300, 8, 8)).astype(np.uint8)
+    np.save(tmp_path / "own.npy", x)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "own.npy", "--epochs", "1", "--out", "runs", "--name", "o",
+                 "--no-progress", "--set", "train.recon_every=0"]) == 0  # fmt: skip
+    run = aekit.Run.load(tmp_path / "runs" / "o")
+    assert len(run.data("test", "./own.npy")) == len(run.data("test")) == 30  # 10% of 300
+    assert len(run.data("test", str(tmp_path / "own.npy"))) == 30
 
 
 def test_out_in_a_new_folder_is_made_and_a_file_in_the_way_is_one_line(run_dir, tmp_path, capsys):

@@ -132,6 +132,15 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu"):
     return Run.load(run_dir, device).model
 
 
+def _same_source(a, b) -> bool:
+    """Whether the dataset names or paths ``a`` and ``b`` are the same source (``x.npy`` and
+    ``./x.npy`` are; a relative path is read from the current folder, as load_dataset does)."""
+    if str(a) == str(b):
+        return True
+    pa, pb = Path(a), Path(b)
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
 class Run:
     """A run folder: what it was trained with (``info``, ``config``), the trained ``model``,
     its data, its training log (``metrics()``) and results (``result``, ``evaluation()``).
@@ -251,7 +260,7 @@ class Run:
         d, shape = self.data_config, self.info["input_shape"]
         name = data or d["name"]
         ddir = data_dir or d.get("data_dir")
-        other = data is not None and str(data) != str(d["name"])
+        other = data is not None and not _same_source(data, d["name"])
         split = self._split(split, name, ddir, other)
         kw = dict(
             val_fraction=d.get("val_fraction", 0.1),
