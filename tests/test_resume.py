@@ -15,6 +15,7 @@ from aekit.cli.main import main
 from aekit.config import apply_config_dict
 from aekit.training import checkpoint as ckpt_module
 from aekit.training.checkpoint import read_checkpoint, resume_config
+from aekit.training.threads import ThreadPolicy
 from aekit.training.trainer import Trainer, config_from_any
 from aekit.viz.run_plots import RunPlots
 
@@ -93,6 +94,30 @@ def test_resume_after_a_kill_gives_identical_weights_and_metrics(runs, spec):
     # the half-epoch's step lines were dropped, then the run appended the same lines again
     assert metric_lines(killed) == metric_lines(straight.run_dir)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+
+
+def test_the_default_mlp_resumed_at_another_thread_count_is_bit_identical(runs, monkeypatch):
+    """``train.threads = "auto"`` follows the machine's load, so a run killed at 2 threads may
+    resume at 1: the autograd-free step (the default MLP, BatchNorm included) keeps the same
+    weights and metrics at any count."""
+    counts = iter([1, 2, 1])  # the unbroken run; the killed one; its resume
+    now = {}
+
+    def choose(policy):  # each run's policy (the trainer makes one) keeps its first count
+        if policy not in now:
+            now[policy] = next(counts)
+        return now[policy]
+
+    monkeypatch.setattr(ThreadPolicy, "choose", choose)
+    cfg = quick(runs, train={"epochs": 3, "log_every": 2, "threads": "auto"})
+    straight = train(cfg)
+    cfg["run"]["name"] = "killed"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, [StopAtStep(9 + 5)])
+    train(None, resume=runs / "killed")
+    assert list(now.values()) == [1, 2, 1]
+    assert_same_weights(straight.run_dir, runs / "killed")
+    assert metric_lines(runs / "killed") == metric_lines(straight.run_dir)
 
 
 def test_extending_a_finished_run_matches_training_longer_from_the_start(runs, capsys):

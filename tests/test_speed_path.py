@@ -223,6 +223,29 @@ def test_fast_step_keeps_batchnorm_running_statistics_as_the_module_does():
     assert int(norms[0].num_batches_tracked) == 3
 
 
+@pytest.mark.parametrize(
+    ("rows", "loss"), [(128, "mse"), (1024, "mse"), (1024, "l1"), (1024, "bce")]
+)
+def test_fast_step_with_batchnorm_is_bit_identical_at_any_thread_count(rows, loss):
+    """``train.threads = "auto"`` changes the thread count with the load, so a seeded run must
+    not depend on it: sums over the batch (BatchNorm's statistics, the loss) run on one thread."""
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", (1, 28, 28), "01", hidden=[256, 64], batchnorm=True)
+    x = torch.rand(rows, 1, 28, 28)
+    out = []
+    for threads in (1, 2):
+        m = copy.deepcopy(model)
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            value = fastpath.MLPStep(m, loss).fast_step(x, x)
+        finally:
+            torch.set_num_threads(saved)
+        out.append([value, *(p.grad for p in m.parameters()), *m.buffers()])
+    for a, b in zip(*out, strict=True):
+        assert torch.equal(a, b)
+
+
 SHAPE = (1, 8, 8)
 #: model settings the sweep tries on every model that has the field (others: skipped)
 VARIANTS = [{}, {"batchnorm": True}, {"bias": False}, {"output_activation": "none"}]

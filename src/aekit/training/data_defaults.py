@@ -12,7 +12,6 @@ import math
 from aekit._registry import model_config
 from aekit.config import Config
 from aekit.data import Dataset
-from aekit.errors import ConfigError
 from aekit.models.mlp import MLPConfig
 from aekit.models.tabular import table_model
 
@@ -114,20 +113,3 @@ def _table_defaults(cfg: Config, n_features: int, n_train: int) -> None:
             n_features,
             ", ".join(f"{k}={v}" for k, v in changed.items()),
         )
-
-
-def has_batchnorm_mlp(model: dict) -> bool:
-    """Whether the ``[model]`` table builds an MLP with BatchNorm1d after hidden layers."""
-    mc = model_config(model["name"], {k: v for k, v in model.items() if k != "name"})
-    return isinstance(mc, MLPConfig) and mc.batchnorm and bool(mc.hidden or mc.decoder_hidden)
-
-
-def batch_of_one_error(batch_size: int, world: int, n_train: int) -> ConfigError:
-    """The one-line error for a batch size that gives a process one sample per batch, which
-    BatchNorm cannot train on (a short last batch joins the one before it: training/loop.py)."""
-    per = f" over {world} processes" if world > 1 else ""
-    fix = f"--batch-size {2 * world} or more, or " if n_train >= 2 * world else ""
-    return ConfigError(
-        f"batches of {batch_size}{per} give a process one sample each, which BatchNorm cannot "
-        f"train on; use {fix}--set model.batchnorm=false"
-    )

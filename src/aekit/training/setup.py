@@ -14,19 +14,16 @@ from typing import Any
 
 import torch
 
-from aekit._registry import create_model, model_config_dict
+from aekit._registry import create_model, model_config, model_config_dict
 from aekit._version import __version__
 from aekit.config import Config
 from aekit.data import BatchMaker, Dataset, load_dataset
 from aekit.errors import ConfigError, DataError
 from aekit.layers import use_fast_cpu_layers
+from aekit.models.mlp import MLPConfig
 from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
 from aekit.training.checkpointer import Checkpointer
-from aekit.training.data_defaults import (
-    batch_of_one_error,
-    fit_to_data,
-    has_batchnorm_mlp,
-)
+from aekit.training.data_defaults import fit_to_data
 from aekit.training.distributed import Dist
 from aekit.training.loop import steps_in_epoch
 from aekit.training.optim import make_optimizer, make_scheduler
@@ -80,6 +77,23 @@ def check_config(cfg: Config, n_train: int, world_size: int = 1) -> None:
         )
     if t.batch_size < 2 * world_size and has_batchnorm_mlp(cfg.model):
         raise batch_of_one_error(t.batch_size, world_size, n_train)
+
+
+def has_batchnorm_mlp(model: dict) -> bool:
+    """Whether the ``[model]`` table builds an MLP with BatchNorm1d after hidden layers."""
+    mc = model_config(model["name"], {k: v for k, v in model.items() if k != "name"})
+    return isinstance(mc, MLPConfig) and mc.batchnorm and bool(mc.hidden or mc.decoder_hidden)
+
+
+def batch_of_one_error(batch_size: int, world: int, n_train: int) -> ConfigError:
+    """The one-line error for a batch size that gives a process one sample per batch, which
+    BatchNorm cannot train on (a short last batch joins the one before it: training/loop.py)."""
+    per = f" over {world} processes" if world > 1 else ""
+    fix = f"--batch-size {2 * world} or more, or " if n_train >= 2 * world else ""
+    return ConfigError(
+        f"batches of {batch_size}{per} give a process one sample each, which BatchNorm cannot "
+        f"train on; use {fix}--set model.batchnorm=false"
+    )
 
 
 def default_run_name(cfg: Config) -> str:
