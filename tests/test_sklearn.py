@@ -182,3 +182,26 @@ def test_read_only_input_is_copied_writable_input_is_shared():
     ro = X.copy()
     ro.flags.writeable = False
     np.testing.assert_allclose(r.transform(ro), r.transform(X))
+
+
+def test_the_float64_model_follows_changes_to_the_fitted_one_and_is_not_pickled():
+    """Scoring reuses one float64 copy of ``model_`` (copying was most of a one-row call); an
+    in-place change to the weights, a replaced model, or an unpickled estimator scores as the
+    model it has now."""
+    import pickle
+
+    X = np.random.default_rng(0).random((60, 5))
+    det = AutoencoderAnomalyDetector(**SMALL, latent_dim=2).fit(X)
+    before = det.decision_function(X)
+    assert det._model64() is det._model64()
+    with torch.no_grad():
+        next(det.model_.parameters()).mul_(3)
+    changed = det.decision_function(X)
+    assert not np.allclose(changed, before)
+    det.model_.load_state_dict(
+        AutoencoderAnomalyDetector(**SMALL, latent_dim=2).fit(X).model_.state_dict()
+    )
+    np.testing.assert_allclose(det.decision_function(X), before, rtol=1e-12)
+    blob = pickle.dumps(det)
+    assert "_model64_cache" not in det.__getstate__() and "_model64_cache" in det.__dict__
+    np.testing.assert_allclose(pickle.loads(blob).decision_function(X), before, rtol=1e-12)

@@ -108,6 +108,7 @@ class _AutoencoderEstimator(BaseEstimator):
         self.model_ = run.model.cpu().eval()
         self.run_dir_ = run.run_dir if self.out_dir is not None else None
         self.history_ = run.history
+        self._model64()  # made here, so scoring and transforming leave the estimator as it is
 
     def _encode_table(self, X, reset: bool) -> np.ndarray:
         """A DataFrame (or object array) encoded for the tabular model: (N, D) float32; on
@@ -157,9 +158,21 @@ class _AutoencoderEstimator(BaseEstimator):
     def _model64(self) -> torch.nn.Module:
         """A float64 copy of the fitted model for inference: float32 matrix products round a
         row differently depending on its place in the batch, so a sample's output would depend
-        on the other samples (scikit-learn's sample-order invariance check caught it)."""
+        on the other samples (scikit-learn's sample-order invariance check caught it). Made
+        when fitting and again only when ``model_`` is replaced or changed in place (its
+        tensors' version counters): copying took three quarters of scoring one row."""
         check_is_fitted(self, "model_")
-        return copy.deepcopy(self.model_).double().eval()
+        tensors = [*self.model_.parameters(), *self.model_.buffers()]
+        key = (self.model_, [(t.data_ptr(), t._version) for t in tensors])
+        cached = self.__dict__.get("_model64_cache")
+        if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
+            self._model64_cache = (*key, copy.deepcopy(self.model_).double().eval())
+        return self._model64_cache[2]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_model64_cache", None)  # made again from model_ when needed
+        return state
 
     def _x_shape(self) -> tuple[int, ...]:
         return tuple(self.model_.input_shape) if len(self.model_.input_shape) == 3 else (-1,)
