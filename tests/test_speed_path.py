@@ -246,6 +246,25 @@ def test_fast_step_with_batchnorm_is_bit_identical_at_any_thread_count(rows, los
         assert torch.equal(a, b)
 
 
+def test_the_validation_loss_is_the_same_at_any_thread_count():
+    """Its mean over 500 x 784 pixels, split over 2 threads, rounded differently (5e-8)."""
+    from aekit.training.loop import evaluate_loss
+
+    torch.manual_seed(0)
+    model = aekit.create_model("mlp", (1, 28, 28), "01")
+    x = (torch.rand(500, 1, 28, 28) * 255).to(torch.uint8)
+    batches = BatchMaker(Dataset("random", x), torch.device("cpu"))
+    got = []
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            got.append(evaluate_loss(model, batches, "mse"))
+    finally:
+        torch.set_num_threads(saved)
+    assert got[0] == got[1]
+
+
 SHAPE = (1, 8, 8)
 #: model settings the sweep tries on every model that has the field (others: skipped)
 VARIANTS = [{}, {"batchnorm": True}, {"bias": False}, {"output_activation": "none"}]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -40,6 +39,7 @@ from aekit.layers import Flatten, Unflatten
 from aekit.layers.blocks import Tanh
 from aekit.losses.reconstruction import BCE_EPS
 from aekit.models.base import Autoencoder
+from aekit.training.threads import one_thread
 
 logger = logging.getLogger(__name__)
 aten = torch.ops.aten
@@ -292,7 +292,7 @@ class MLPStep:
                 h = torch.addmm(lin.bias, h, lin.weight.t(), out=outs[i])
             if norm is not None:
                 z = h
-                with _one_thread():
+                with one_thread():
                     h, mean, invstd = aten.native_batch_norm(
                         z, norm.weight, norm.bias, norm.running_mean, norm.running_var, True,
                         _momentum(norm), norm.eps,
@@ -317,7 +317,7 @@ class MLPStep:
             if norm is not None:  # ... and to BatchNorm's input, the Linear's output
                 z, mean, invstd = normed[i]
                 affine = norm.weight is not None
-                with _one_thread():
+                with one_thread():
                     g, gw, gb = aten.native_batch_norm_backward(
                         g, z, norm.weight, norm.running_mean, norm.running_var, mean, invstd,
                         True, norm.eps, [True, affine, affine],
@@ -345,16 +345,16 @@ class MLPStep:
         n = y.numel()
         if self.loss == "mse":
             flat = torch.sub(y, target, out=g).view(-1)
-            with _one_thread():  # a sum over the whole batch: split over threads, it rounds
+            with one_thread():  # a sum over the whole batch: split over threads, it rounds
                 loss = torch.dot(flat, flat).div_(n)  # differently at each thread count
             return loss, g.mul_(2.0 / n)
         if self.loss == "l1":
-            with _one_thread():
+            with one_thread():
                 loss = torch.sub(y, target, out=g).abs().mean()
             return loss, g.sign_().div_(n)
         if self.loss == "bce":  # on the clamped output: gradient only inside [eps, 1 - eps]
             yc = y.clamp(BCE_EPS, 1 - BCE_EPS)
-            with _one_thread():
+            with one_thread():
                 loss = F.binary_cross_entropy(yc, target)
             one = torch.ones((), dtype=y.dtype, device=y.device)
             aten.binary_cross_entropy_backward.grad_input(one, yc, target, None, 0, grad_input=g)
@@ -398,24 +398,6 @@ def difference(names: list[str], got: list, want: list, floor: float = 0.0) -> s
         if not err <= RTOL * scale + floor:
             return f"{name}: largest difference {err:.3g} where the largest entry is {scale:.3g}"
     return None
-
-
-@contextmanager
-def _one_thread():
-    """Run the block on one thread. ATen splits a sum over the batch (BatchNorm's statistics,
-    the loss) over the threads and adds the parts, so its rounding, and with BatchNorm the
-    whole run, would depend on the thread count, which ``train.threads = "auto"`` changes with
-    the machine's load; on one thread it is the same at every count, and the step within 2%
-    of its speed (benchmarks/RESULTS.md, "The autograd-free step at any thread count")."""
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _momentum(norm: nn.BatchNorm1d) -> float:

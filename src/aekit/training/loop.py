@@ -13,6 +13,7 @@ from aekit.data import BatchMaker
 from aekit.models import eval_mode
 from aekit.training.optim import make_optimizer
 from aekit.training.step import Precision, Step, Terms
+from aekit.training.threads import one_thread
 
 
 @dataclass
@@ -137,7 +138,8 @@ def evaluate_loss(
             idx = torch.arange(i, min(n, i + max(batch_size, 256)), device=batches.device)
             x, target = batches(idx)
             out = model(x)
-            terms = model.loss_terms(out, x, target, loss)
+            with one_thread():  # the same figures at any thread count (training/threads.py)
+                terms = model.loss_terms(out, x, target, loss)
             terms["loss"] = sum(terms.values())
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(idx)

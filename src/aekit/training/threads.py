@@ -10,8 +10,11 @@ checks again about once a second while training, so a neighbour that starts or s
 followed. A number fixes the count; so does ``OMP_NUM_THREADS`` in the environment (the user's
 explicit choice wins over "auto").
 
-Thread counts change the order of some float reductions (convolutions, VAEs): for runs that
-must repeat bit for bit whatever else the machine does, set ``train.threads`` to a number.
+Thread counts change the order of some float reductions: sums over the batch that ATen splits
+over the threads. The autograd-free MLP step and the validation loss take theirs on one thread
+(:func:`one_thread`), so the MLPs train and validate bit for bit the same at any count; for
+other models (convolutions, VAEs) that must repeat bit for bit whatever else the machine does,
+set ``train.threads`` to a number.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -136,3 +141,21 @@ class ThreadPolicy:
 
     def on_train_end(self, state) -> None:
         torch.set_num_threads(self.saved)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one thread. ATen splits a sum over the batch (BatchNorm's statistics,
+    a loss) over the threads and adds the parts, so its rounding, and through BatchNorm the
+    whole run, would depend on the thread count, which ``train.threads = "auto"`` changes with
+    the machine's load; on one thread it is the same at every count, and the MLP step within 2%
+    of its speed (benchmarks/RESULTS.md, "The autograd-free step at any thread count")."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
