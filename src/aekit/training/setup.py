@@ -269,10 +269,12 @@ def overcomplete_warning(model, cfg: Config) -> None:
     if model.latent_dim > model.input_dim and cfg.data.noise == "none" and unregularised:
         log.warning(
             "latent size %d exceeds the input size %d and nothing regularises the code: the model "
-            "can learn the identity. Add noise (--set data.noise=gaussian --set data.noise_level=0.3) "
-            "or a sparsity penalty.",
+            "can learn the identity. Use a latent size of at most %d (--latent-dim; latent_dim= "
+            "in Python), or add noise (--set data.noise=gaussian --set data.noise_level=0.3) "
+            "or a sparsity penalty (--model sparse).",
             model.latent_dim,
             model.input_dim,
+            max(1, model.input_dim - 1),
         )
 
 
