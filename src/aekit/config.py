@@ -146,6 +146,17 @@ class RunConfig(Checked):
     recipe: str | None = None  # the recipe this run started from, if any
     after: list[FigureKind] = field(default_factory=list)  # figures to write after training
 
+    def check(self) -> None:
+        name = self.name
+        if name is not None and (
+            name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name
+        ):
+            raise ConfigError(
+                f"run.name {name!r} must be one folder name (no '/', not '.' or '..'); the run "
+                f"goes under run.out_dir ({self.out_dir!r}): set that for another place, e.g. "
+                "--out runs/experiments --name first"
+            )
+
 
 @dataclass
 class Config:
