@@ -264,3 +264,21 @@ def test_a_run_split_before_the_merged_last_batch_is_refused_with_the_reason(run
     state.write_text(json.dumps({**saved, "steps_per_epoch": 9}))
     with pytest.raises(aekit.ConfigError, match="its data changed"):
         train(None, resume=run.run_dir, train={"epochs": 2})
+
+
+def test_a_killed_run_says_it_is_unfinished_and_how_to_go_on(runs, capsys):
+    """Its config.json has no result: the card, the report and eval said "None epochs, None
+    steps, final validation loss nan" as if it had finished."""
+    from aekit.report.card import model_card
+
+    cfg = quick(runs, train={"epochs": 3, "log_every": 2})  # steps reach callbacks when logged
+    with pytest.raises(KeyboardInterrupt):  # in epoch 2, after epoch 1's checkpoint
+        train(cfg, [StopAtStep(9 + 3)])
+    killed = next(runs.iterdir())
+    said = f"unfinished: stopped after epoch 1 of 3; `aekit train --resume {killed}` continues it"
+    assert said in model_card(killed)
+    assert "None epochs" not in model_card(killed)
+    assert main(["eval", str(killed)]) == 0
+    assert f"note: this run is {said}" in capsys.readouterr().out
+    train(None, resume=killed)
+    assert "unfinished" not in model_card(killed)

@@ -206,6 +206,22 @@ class Run:
         return self._history
 
     @property
+    def unfinished(self) -> str | None:
+        """None for a run that finished training; otherwise where it stopped and how to go on
+        (a kill, a crash or a divergence leaves config.json without its "result")."""
+        if "result" in self.info:
+            return None
+        planned = self.info.get("config", {}).get("train", {}).get("epochs")
+        try:
+            done = max((r["epoch"] for r in self.history), default=0)
+        except (ValueError, KeyError):  # an unreadable log: say what is known
+            done = "?"
+        return (
+            f"unfinished: stopped after epoch {done} of {planned}; "
+            f"`aekit train --resume {self.path}` continues it"
+        )
+
+    @property
     def data_config(self) -> dict[str, Any]:
         return self.info["config"]["data"]
 

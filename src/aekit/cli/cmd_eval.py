@@ -54,5 +54,7 @@ def run(args) -> int:
             f"model / PCA squared error: {res['ratio_to_pca']:.3f} ({verdict} than PCA with "
             f"{res['pca']['k']} components)"
         )
+    if run.unfinished:
+        print(f"note: this run is {run.unfinished}")
     print(f"written: {out}")
     return 0

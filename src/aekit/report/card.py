@@ -16,7 +16,7 @@ def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) 
     """Markdown: what the model is, its data, its metrics, how to load and use it."""
     run = as_run(run)
     run_dir, info = run.path, run.info
-    m, d, r = info["model"], info["data"], info.get("result", {})
+    m, d = info["model"], info["data"]
     name = m["name"]
     try:
         desc = model_entry(name).description
@@ -39,9 +39,7 @@ def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) 
         f"pixels in [{'-1' if info.get('pixel_range') == '-11' else '0'}, 1]",
         f"- data: `{d['name']}`, {d['n_train']} training and {d['n_val']} validation samples "
         f"(split seed {d.get('split')})",
-        f"- training: {r.get('epochs')} epochs, {r.get('steps')} steps, "
-        f"{r.get('train_seconds')} s on {info.get('device')}; final validation loss "
-        f"{r.get('val_loss', float('nan')):.5g}",
+        _training_line(run),
         "",
     ]
     if evaluation:
@@ -57,6 +55,17 @@ def model_card(run: Run | str | Path, evaluation: dict[str, Any] | None = None) 
         ]
     lines += _use_and_files(run_dir)
     return "\n".join(lines)
+
+
+def _training_line(run: Run) -> str:
+    info, r = run.info, run.result
+    if run.unfinished:
+        return f"- training: **{run.unfinished}**"
+    return (
+        f"- training: {r.get('epochs')} epochs, {r.get('steps')} steps, "
+        f"{r.get('train_seconds')} s on {info.get('device')}; final validation loss "
+        f"{r.get('val_loss', float('nan')):.5g}"
+    )
 
 
 def _use_and_files(run_dir: Path) -> list[str]:

@@ -154,7 +154,7 @@ def write_report(
         _notes(notes),
         "<h2>Details</h2>",
         _training_log(run.metrics()),
-        _folded("Run overview", _table(_overview(info))),
+        _folded("Run overview", _table(_overview(info, run.unfinished))),
         _folded("Model summary (layers and shapes)", _pre_file(run.path / MODEL_SUMMARY)),
         _folded(
             "Config (the resolved settings, as in config.json)",
@@ -215,8 +215,14 @@ def _intro(run: Run, evaluation: dict[str, Any]) -> str:
     except AekitError:  # a family not installed here: the paragraph still reads
         desc = "a model family not installed here"
     words = " ".join(headline(evaluation, run.info))
+    stopped = run.unfinished
     return (
-        f"<p class='headline'><b>In short:</b> {html.escape(words)}</p>" * bool(words)
+        (
+            f"<p class='headline'><b>This run is {_code_spans(html.escape(stopped))}.</b></p>"
+            if stopped
+            else ""
+        )
+        + f"<p class='headline'><b>In short:</b> {html.escape(words)}</p>" * bool(words)
         + "<h2>What is this model?</h2><p class='lead'>"
         + _code_spans(html.escape(model_paragraph(run.info, desc, run.model.variational)))
         + "</p>"
@@ -302,8 +308,10 @@ def _training_log(records: list[dict]) -> str:
     )
 
 
-def _overview(info: dict[str, Any]) -> list[list[str]]:
+def _overview(info: dict[str, Any], unfinished: str | None = None) -> list[list[str]]:
     r, d = info.get("result", {}), info["data"]
+    if unfinished:
+        r = {"epochs": unfinished, "steps": "-", "train_seconds": "-"}
     return [
         ["", ""],
         ["model", info["model"]["name"]],
