@@ -81,6 +81,8 @@ CASES = {
     "train: a run name that climbs out of --out": [*TRAIN, "--name", "../escape"],
     "train: a run name with a slash": [*TRAIN, "--name", "a/b"],
     "train: an absolute run name": [*TRAIN, "--name", f"{W}/abs"],
+    "train: image size for a built-in array": [*TRAIN, "--image-size", "16", "16"],
+    "train: grayscale for a built-in array": [*TRAIN, "--set", "data.grayscale=true"],
     "train: val_fraction 1": [*TRAIN, "--set", "data.val_fraction=1"],
     "train: val_fraction leaving no sample": [*TRAIN, "--set", "data.val_fraction=0.9999"],
     "train: image size 0": [*TRAIN, "--set", "data.image_size=[0, 0]"],

@@ -21,6 +21,13 @@ MAX_SIDE = 4096  # --image-size bound: one 4096x4096 RGB image is 48 MiB as uint
 LABEL_COLUMNS = ("label", "target", "y", "class")
 
 
+def is_image_source(name: str) -> bool:
+    """Whether ``name`` is a folder or an image file: the sources that ``image_size`` resizes
+    and ``grayscale`` converts (arrays, tables and built-in datasets keep their shape)."""
+    p = Path(name).expanduser()
+    return p.is_dir() or (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_path(p: Path, image_size=None, grayscale=None, label_column=None) -> Dataset:
     """A dataset from a folder of images, an image, a .npy/.npz array or a .csv file;
     ``label_column``: a CSV's column of labels (see :func:`load_csv`)."""

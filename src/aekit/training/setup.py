@@ -18,6 +18,7 @@ from aekit._registry import create_model, model_config, model_config_dict
 from aekit._version import __version__
 from aekit.config import Config
 from aekit.data import BatchMaker, Dataset, load_dataset
+from aekit.data.files import is_image_source
 from aekit.errors import ConfigError, DataError
 from aekit.layers import use_fast_cpu_layers
 from aekit.models.mlp import MLPConfig
@@ -49,6 +50,12 @@ def resolve_device(name: str) -> torch.device:
 
 def load_splits(cfg: Config) -> tuple[Dataset, Dataset]:
     d = cfg.data
+    if (d.image_size is not None or d.grayscale is not None) and not is_image_source(d.name):
+        flag = "--image-size" if d.image_size is not None else "data.grayscale"
+        raise ConfigError(
+            f"data.image_size and data.grayscale resize and convert image files and folders; "
+            f"{d.name!r} is not one (its samples keep the shape they have): drop {flag}"
+        )
     kw = dict(
         val_fraction=d.val_fraction,
         split_seed=d.split_seed,
