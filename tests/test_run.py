@@ -87,6 +87,34 @@ def test_run_encode_decode_sample_work_in_unit_pixels_and_keep_the_models_mode()
     assert s.shape == (4, 1, 8, 8) and torch.equal(s, run.sample(4, seed=1))
 
 
+def test_run_encode_takes_arrays_and_refuses_what_is_not_the_models_input_in_one_line():
+    """An array, float64, a single sample, 0..255 pixels or NaN gave AttributeError, a dtype
+    mismatch, a matmul shape error or silently wrong codes."""
+    import numpy as np
+
+    from aekit.errors import DataError
+
+    run = aekit.Run.load(tiny_run("denoise"))
+    x = run.unit(run.data("val"))[:4]
+    torch.testing.assert_close(run.encode(x.numpy()), run.encode(x))
+    torch.testing.assert_close(run.encode(x.double()), run.encode(x))
+    bad = {
+        "shape \\(N, 1, 8, 8\\).*x\\[None\\]": x[0],
+        "shape \\(N, 1, 8, 8\\)": torch.rand(4, 1, 28, 28),
+        "divide by 255": x * 255,
+        "uint8": (x * 255).to(torch.uint8),
+        "NaN": x * float("nan"),
+        "array of numbers": np.array(["a", "b"]),
+    }
+    for match, value in bad.items():
+        with pytest.raises(DataError, match=match):
+            run.encode(value)
+    with pytest.raises(DataError, match="NaN"):
+        run.decode(torch.full((2, 8), float("nan")))
+    with pytest.raises(DataError, match="n >= 1"):
+        run.sample(0)
+
+
 def test_run_data_is_the_split_training_used():
     run = aekit.Run.load(tiny_run("mlp"))
     val = run.data("test")  # digits have no test split: the validation split

@@ -347,23 +347,58 @@ class Run:
         return unit_images(data, self.data_config.get("binarize", False))
 
     # -- using the model, in [0, 1] units ---------------------------------------------------
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes (N, L) of samples ``x`` (N, *input_shape) in [0, 1]."""
-        return encode_unit(self.model, x)
+    def encode(self, x) -> torch.Tensor:
+        """Codes (N, L) of samples ``x`` (N, *input_shape) in [0, 1]: a tensor or an array."""
+        return encode_unit(self.model, self._samples(x))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z) -> torch.Tensor:
         """Samples (N, *input_shape) in [0, 1] decoded from codes ``z`` (N, L)."""
-        return decode_unit(self.model, z)
+        return decode_unit(self.model, self._floats(z, "codes"))
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x) -> torch.Tensor:
         """Reconstructions in [0, 1] of samples ``x`` in [0, 1]."""
-        return reconstruct_unit(self.model, x)
+        return reconstruct_unit(self.model, self._samples(x))
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """n generated samples in [0, 1]: from a VAE's own prior, or decoded from the density
         fitted to the training codes (prior.json, fitted and stored on first use)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise DataError(f"sample takes a number of samples n >= 1; got {n!r}")
         prior = None if has_own_prior(self.model) else self.prior()
         return sample_unit(self.model, n, seed, prior)
+
+    @staticmethod
+    def _floats(x, what: str) -> torch.Tensor:
+        """``x`` (a tensor, array or nested list) as float32, refused where it is not finite."""
+        try:
+            t = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise DataError(f"{what} must be a tensor or an array of numbers; {e}") from None
+        if t.dtype == torch.bool or t.is_complex():
+            raise DataError(f"{what} must be real numbers; got {t.dtype}")
+        t = t.float()
+        if not torch.isfinite(t).all():
+            raise DataError(f"{what} hold NaN or infinite values; drop or fix those rows")
+        return t
+
+    def _samples(self, x) -> torch.Tensor:
+        """``x`` checked as the model's input: (N, *input_shape), pixels in [0, 1]."""
+        if str(getattr(x, "dtype", "")) in ("uint8", "torch.uint8"):
+            raise DataError("samples are pixels in [0, 1]; got uint8: divide by 255 first")
+        t = self._floats(x, "samples")
+        shape = list(self.info["input_shape"])
+        if list(t.shape[1:]) != shape:
+            hint = " (one sample: x[None])" if list(t.shape) == shape else ""
+            raise DataError(
+                f"samples must have shape (N, {', '.join(map(str, shape))}) for this model; "
+                f"got {tuple(t.shape)}{hint}"
+            )
+        if len(shape) == 3 and len(t) and (t.min() < 0 or t.max() > 1):
+            raise DataError(
+                f"image samples are pixels in [0, 1]; got values in [{t.min():.3g}, "
+                f"{t.max():.3g}] (0..255 images: divide by 255)"
+            )
+        return t
 
     # -- what a run adds to its folder --------------------------------------------------------
     @torch.no_grad()
