@@ -282,3 +282,39 @@ def test_a_killed_run_says_it_is_unfinished_and_how_to_go_on(runs, capsys):
     assert f"note: this run is {said}" in capsys.readouterr().out
     train(None, resume=killed)
     assert "unfinished" not in model_card(killed)
+
+
+def test_a_resume_on_data_changed_under_the_run_is_refused(runs, tmp_path):
+    """The same number of rows with other values resumed silently, and the end-of-run
+    figures were measured on the new file."""
+    import numpy as np
+
+    from aekit.errors import ConfigError
+
+    path = tmp_path / "x.npy"
+    rng = np.random.default_rng(0)
+    np.save(path, rng.integers(0, 256, (600, 8, 8), dtype=np.uint8))
+    cfg = quick(runs, data={"name": str(path)}, train={"epochs": 3, "log_every": 2})
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, [StopAtStep(9 + 3)])
+    killed = next(runs.iterdir())
+    np.save(path, rng.integers(0, 256, (600, 8, 8), dtype=np.uint8))  # rewritten
+    with pytest.raises(ConfigError, match="changed since it started"):
+        train(None, resume=killed)
+    assert read_checkpoint(killed).epoch == 1  # nothing written
+
+
+def test_the_fingerprint_reads_every_sample_or_rows_spread_over_a_large_map(monkeypatch):
+    from aekit.data import Dataset
+    from aekit.training import setup
+
+    x = torch.zeros(100, 4, dtype=torch.uint8)
+    y = x.clone()
+    y[50, 1] = 1
+    a, b = Dataset("a", x), Dataset("b", y)
+    assert setup.data_fingerprint(a) != setup.data_fingerprint(b)
+    monkeypatch.setattr(setup, "FINGERPRINT_WHOLE_BYTES", 0)  # rows only: 0, 33, 66, 99
+    monkeypatch.setattr(setup, "FINGERPRINT_ROWS", 4)
+    assert setup.data_fingerprint(a) == setup.data_fingerprint(b)
+    y[66, 0] = 1
+    assert setup.data_fingerprint(a) != setup.data_fingerprint(b)
