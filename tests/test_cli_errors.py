@@ -55,3 +55,31 @@ def test_system_limits_are_user_errors_exit_2(monkeypatch, capsys, exc, words):
     assert cli.main(["datasets"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("aekit: error: ") and err.count("\n") == 1 and words in err
+
+
+def test_a_file_or_folder_in_the_wrong_place_is_named_with_the_fix(tmp_path, capsys):
+    """These were "cannot use afile: File exists", "cannot use runs.tmp: Is a directory",
+    "config file ... not found" for a folder that exists, and a failed download."""
+    (tmp_path / "afile").write_text("x")
+    run = tmp_path / "run"
+    (run).mkdir()
+    (run / "config.json").write_text("{}")
+    cases = {
+        ("train", "--data", "digits", "--out", str(tmp_path / "afile" / "sub")): "is a file",
+        ("train", "--config", str(run)): "is a folder.*--resume",
+        ("train", "--data", "mnist", "--data-dir", str(tmp_path / "nope")): "not a folder",
+    }
+    for argv, words in cases.items():
+        assert cli.main([*argv, "--epochs", "1", "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(words, err), err
+    assert not (tmp_path / "nope").exists()
+
+
+def test_writing_over_a_folder_is_refused_before_anything_is_written(tmp_path):
+    from aekit.errors import AekitError
+    from aekit.run import atomic_write_text
+
+    with pytest.raises(AekitError, match="it is a folder"):
+        atomic_write_text(tmp_path, "x")
+    assert list(tmp_path.iterdir()) == []

@@ -238,6 +238,12 @@ def apply_config_dict(cfg: Config, d: dict[str, Any]) -> Config:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML (or JSON) run config into a nested dict."""
     p = Path(path)
+    if p.is_dir():
+        run = (p / "config.json").is_file()
+        hint = "; to continue that run: aekit train --resume PATH (aekit.train(resume=PATH))"
+        raise ConfigError(
+            f"config file {str(p)!r} is a folder; pass a .toml file to --config" + hint * run
+        )
     if not p.is_file():
         raise ConfigError(
             f"config file {str(p)!r} not found; pass an existing .toml file to --config"

@@ -17,9 +17,11 @@ every command that uses a trained model, goes through :class:`Run`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +61,25 @@ SUMMARY = "summary.txt"
 MODEL_SUMMARY = "model_summary.txt"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` then rename over ``path``: a reader sees the old file or the new one, never
+    half of one; when the write fails (disk full, read-only folder) no ``*.tmp`` is left."""
+    path = Path(path)
+    if path.is_dir():
+        raise AekitError(f"cannot write {str(path)!r}: it is a folder; name a file in it instead")
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        write(tmp)
         os.replace(tmp, path)
-    except BaseException:  # disk full, read-only folder: leave no *.tmp behind
-        if tmp.exists():
+    except BaseException:
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a reader never sees half of it."""
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:

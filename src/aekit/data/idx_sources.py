@@ -234,6 +234,11 @@ def _read_split(name: str, split: str, images_path: Path, labels_path: Path) -> 
 
 
 def idx_source(name: str, data_dir: str | None) -> dict[str, Dataset]:
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        raise DataError(
+            f"--data-dir {data_dir!r} is not a folder; pass the folder that holds the {name} "
+            "files (or leave --data-dir out to use the cache and the download)"
+        )
     paths = find_idx_files(name, data_dir)
     local = {f: p for f, p in paths.items() if p is not None}
     official = check_set(name, local) if local else True

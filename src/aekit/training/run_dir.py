@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from aekit.run import (  # noqa: F401
     CONFIG,
     METRICS,
     WEIGHTS,
+    atomic_write,
     atomic_write_text,
     load_model,
     read_metrics,
@@ -32,19 +33,6 @@ try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; the run folder goes unlocked
     fcntl = None
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` then rename over ``path``: a reader sees the old file or the new one, never
-    half of one; when the write fails (disk full, read-only folder) no ``*.tmp`` is left."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -60,6 +48,12 @@ def write_run_config(run_dir: Path, info: dict[str, Any]) -> None:
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
     """Create runs/<name>; if it exists, runs/<name>-2, -3, ... (never overwrite a run)."""
     base = Path(out_dir)
+    in_way = next((p for p in (base, *base.parents) if p.exists() and not p.is_dir()), None)
+    if in_way is not None:
+        raise ConfigError(
+            f"run folders go in the folder {str(base)!r}, but {str(in_way)!r} is a file: pass "
+            "another --out (run.out_dir), or move the file"
+        )
     base.mkdir(parents=True, exist_ok=True)
     cand, i = base / name, 1
     while True:
