@@ -277,7 +277,9 @@ class Run:
         if split == "all":
             ds.split = "all"  # load_dataset hands the whole set over as its "train" part
         extra = self._new_columns(ds)
-        if self.info["model"].get("columns"):  # a mixed table: the run's own encoding
+        if not self.info["model"].get("columns"):  # plain numbers: match a CSV's columns
+            ds = self._match_columns(ds, name)
+        else:  # a mixed table: the run's own encoding
             ds = conform_table(ds, self.info["model"])  # columns matched by name
             if extra:
                 log.warning(
@@ -325,6 +327,38 @@ class Run:
         """The named columns of ``ds`` (a CSV) that the model was not trained on."""
         trained, have = self.info["data"].get("features"), ds.info.get("features")
         return [c for c in have or [] if c not in trained] if trained else []
+
+    def _match_columns(self, ds: Dataset, name: str) -> Dataset:
+        """``ds`` (rows for a model of plain numbers) with a CSV's named columns in the order
+        the model was trained on, matched by name; DataError for columns missing or unknown.
+        Rows without names (an array, a CSV without a header, a run from before column names
+        were kept) are taken by position."""
+        trained, have = self.info["data"].get("features"), ds.info.get("features")
+        if trained and have and len(set(have)) == len(have):
+            missing = [c for c in trained if c not in have]
+            unknown = [c for c in have if c not in trained]
+            if missing:
+                also = f", and has {', '.join(unknown)} it was not" if unknown else ""
+                raise DataError(
+                    f"{name} has no column(s) {', '.join(missing)}, which {self.path.name} was "
+                    f"trained on{also}; pass a table with the columns {', '.join(trained)} "
+                    "(in any order; rename a column that is there under another name)"
+                )
+            if unknown:
+                raise DataError(
+                    f"{name} has the column(s) {', '.join(unknown)} that {self.path.name} was "
+                    "not trained on; drop them, or name the labels' column "
+                    "(aekit score --label-column NAME)"
+                )
+        if ds.info.get("table") is not None:  # a mixed table: the shape check refuses it
+            return ds
+        if trained and have and have != trained and sorted(have) == sorted(trained):
+            order = [have.index(c) for c in trained]
+            ds.x = ds.x[:, order].contiguous()
+            if ds.lo is not None:
+                ds.lo, ds.hi = ds.lo[order], ds.hi[order]
+            ds.info["features"] = list(trained)
+        return ds
 
     def unit(self, data: Dataset) -> torch.Tensor:
         """All samples of ``data`` in [0, 1], binarised as the model was trained."""
