@@ -97,16 +97,20 @@ def test_fpr_calibrates_on_the_validation_split(run_dir, tmp_path):
         (["--threshold", "fpr:0.7"], "above 0 and below 0.5"),
         (["--threshold", "top5"], "contamination:Q"),
         (["--data", "DATA", "--out", "DATA"], "is the input data"),
+        (["--data", "BIG", "--out", "OUT"], "[1, 8, 8]; pass images of that shape (channels"),
     ],
 )
 def test_bad_score_requests_are_one_line_and_write_nothing(run_dir, tmp_path, capsys, extra, words):
     data = tmp_path / "x.npy"
     np.save(data, np.zeros((3, 8, 8), np.float32))
-    extra = [str(data) if e == "DATA" else e for e in extra]
+    np.save(tmp_path / "big.npy", np.zeros((3, 10, 10), np.float32))  # not 8 x 8
+    names = {"DATA": str(data), "BIG": str(tmp_path / "big.npy"), "OUT": str(tmp_path / "s.csv")}
+    extra = [names.get(e, e) for e in extra]
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["score", str(run_dir), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("aekit: error:") and err.count("\n") == 1 and words in err
+    assert "--image-size" not in err  # a flag score does not have
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -217,3 +221,26 @@ def test_a_run_without_column_names_takes_a_csv_by_position(csv_run, tmp_path):
     swapped = columns(rows, ["b", "a", "c", "d", "label"], {"a": "b", "b": "a"})
     code, got = score_csv(old, swapped, tmp_path)
     assert code == 0 and got == score_csv(run, swapped, tmp_path, "named")[1] != want
+
+
+def test_cells_a_numbers_run_cannot_read_are_named_by_row_and_column(csv_run, tmp_path, capsys):
+    run, rows = csv_run
+    empty = [list(r) for r in rows]
+    empty[4][1] = ""  # row 4, column b
+    words = [list(r) for r in rows]
+    for r in words[1:]:
+        r[3] = f"w{int(float(r[3])) % 3}"  # column d: text
+    flags = [list(r) for r in rows]
+    flags[2][0] = "true"
+    headless = [r[:3] for r in rows[1:]]  # three nameless columns: taken by position
+    cases = [
+        (empty, "row 4 has an empty (or NA) cell in column 'b', and t was trained without missing cells"),
+        (words, "column 'd' holds text ('w"),
+        (flags, "not plain numbers (true/false?)"),
+        (headless, "samples of shape [3] but the model takes [4]; pass rows of 4 values"),
+    ]  # fmt: skip
+    for bad, want in cases:
+        code, _ = score_csv(run, bad, tmp_path, "bad")
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and want in err and len(err.splitlines()) == 1, err
+        assert "--image-size" not in err and "Traceback" not in err

@@ -111,6 +111,15 @@ def test_all_missing_column_is_refused_in_one_line(table):
         AutoencoderAnomalyDetector(**FAST).fit(bad)
 
 
+def test_a_table_without_training_columns_is_refused_naming_them():
+    rows = [[str(i), str(2 * i), f"k{i % 3}"] for i in range(6)]
+    spec = TableSpec.fit(table_from_rows(["n", "m", "t"], rows))
+    with pytest.raises(aekit.DataError, match="no columns n, t, which the model was trained"):
+        spec.encode(table_from_rows(["m"], [[r[1]] for r in rows]))
+    with pytest.raises(aekit.DataError, match="no column 'n', which the model was trained on"):
+        spec.encode(table_from_rows(["m", "t"], [r[1:] for r in rows]))
+
+
 def test_text_in_a_numeric_column_is_refused_text_columns_are_categories():
     names = ["n", "t"]
     rows = [[str(i), f"k{i % 3}"] for i in range(20)] + [["oops", "k0"]]

@@ -195,6 +195,12 @@ class TableSpec:
 
     def encode(self, table: Table) -> np.ndarray:
         """(N, 2 * numeric + n_categories) float32: numbers | masks | codes (module doc)."""
+        missing = [c for c in self.columns if c not in table.names]
+        if len(missing) > 1:  # one: Table.column says so
+            raise DataError(
+                f"the data has no columns {', '.join(missing)}, which the model was trained "
+                f"on; pass a table with the training columns ({', '.join(self.columns)})"
+            )
         nums = [number_column(n, table.column(n)) for n in self.columns[: self.numeric]]
         x = np.zeros((len(table), self.input_dim), np.float32)
         for j, v in enumerate(nums):
