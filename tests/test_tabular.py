@@ -132,6 +132,27 @@ def test_text_in_a_numeric_column_is_refused_text_columns_are_categories():
     assert spec.numeric == 1 and "7" in spec.categories[0]
 
 
+def test_a_table_of_categories_only_trains_scores_and_explains(tmp_path):
+    from aekit.cli.main import main
+
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "green", "blue"], 200)
+    size = np.where(colour == "red", "S", rng.choice(["M", "L"], 200))  # tied to the colour
+    df = pd.DataFrame({"colour": colour, "size": size})
+    det = AutoencoderAnomalyDetector(**{**FAST, "epochs": 5, "latent_dim": 2}).fit(df)
+    odd = pd.DataFrame({"colour": ["red", "red"], "size": ["S", "L"]})
+    scores = det.decision_function(odd)
+    assert np.isfinite(scores).all() and scores[1] > scores[0]  # red is always S
+    assert list(det.explain(odd).columns) == ["colour", "size"]
+    df.to_csv(tmp_path / "cat.csv", index=False)
+    args = ["train", "--data", str(tmp_path / "cat.csv"), "--epochs", "1", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path), "--name", "c"]) == 0
+    out = tmp_path / "s.csv"
+    args = ["score", str(tmp_path / "c"), "--data", str(tmp_path / "cat.csv"), "--split", "all"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert np.isfinite(pd.read_csv(out)["score"]).all()
+
+
 def test_missing_categories_are_their_own_category():
     rows = [["1", "a"], ["2", ""], ["3", "a"], ["4", "NaN"]]
     spec = TableSpec.fit(table_from_rows(["n", "t"], rows))
