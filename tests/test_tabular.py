@@ -153,6 +153,15 @@ def test_a_table_of_categories_only_trains_scores_and_explains(tmp_path):
     assert np.isfinite(pd.read_csv(out)["score"]).all()
 
 
+def test_a_frame_of_one_column_read_with_the_wrong_separator_says_so(tmp_path):
+    (tmp_path / "semi.csv").write_text("a;b;c\n" + "1;x;2.5\n" * 20)
+    df = pd.read_csv(tmp_path / "semi.csv")  # one text column, 'a;b;c'
+    with pytest.raises(aekit.DataError, match=r"seems separated by ';'.*sep=';'"):
+        AutoencoderAnomalyDetector(**FAST).fit(df)
+    assert TableSpec.fit(table_from_rows(["a;b"], [["1"], ["2"], [""]])).numeric == 1
+    assert TableSpec.fit(table_from_rows(["colour"], [["red"], ["blue"]])).categories
+
+
 def test_missing_categories_are_their_own_category():
     rows = [["1", "a"], ["2", ""], ["3", "a"], ["4", "NaN"]]
     spec = TableSpec.fit(table_from_rows(["n", "t"], rows))
