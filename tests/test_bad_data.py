@@ -237,8 +237,12 @@ def test_bad_data_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, c
     (tmp_path / "label.csv").write_text("label\n1\n0\n")
     np.save(tmp_path / "c.npy", np.ones((4, 3), np.complex64))
     Image.fromarray(np.zeros((4, 4), np.uint16)).save(tmp_path / "one.png")
+    (tmp_path / "semi.csv").write_text("a;b;label\n" + "0.5;1.5;0\n" * 20)  # Excel, Europe
+    (tmp_path / "tabs.csv").write_text("a\tb\n" + "0.5\t1.5\n" * 20)
     cases = [
         ([str(tmp_path / "label.csv")], "only a label column"),
+        ([str(tmp_path / "semi.csv")], "seems separated by ';' (its header reads as the one"),
+        ([str(tmp_path / "tabs.csv")], "seems separated by tabs"),
         ([str(tmp_path / "c.npy")], "complex"),
         ([str(tmp_path / "one.png"), "--image-size", "0", "0"], "image_size"),
     ]

@@ -214,3 +214,16 @@ def test_a_failed_checkpoint_write_leaves_no_tmp_folder(runs, monkeypatch):
     monkeypatch.undo()
     assert [p.name for p in (runs / "full" / "checkpoint").iterdir()] == []
     assert not list((runs / "full").rglob("*.tmp"))
+
+
+def test_a_model_refusing_its_data_at_start_leaves_no_run_folder(tmp_path, monkeypatch, capsys):
+    from aekit.models.mlp import MLPAutoencoder
+
+    def refuse(self, batches):
+        raise aekit.DataError("these rows cannot be read; fix them")
+
+    monkeypatch.setattr(MLPAutoencoder, "init_from_data", refuse)  # the last check of the data
+    args = ["train", "--data", "digits", "--epochs", "1", "--no-progress", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "these rows cannot be read" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no half-made run folder

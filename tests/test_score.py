@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -95,16 +97,20 @@ def test_fpr_calibrates_on_the_validation_split(run_dir, tmp_path):
         (["--threshold", "fpr:0.7"], "above 0 and below 0.5"),
         (["--threshold", "top5"], "contamination:Q"),
         (["--data", "DATA", "--out", "DATA"], "is the input data"),
+        (["--data", "BIG", "--out", "OUT"], "[1, 8, 8]; pass images of that shape (channels"),
     ],
 )
 def test_bad_score_requests_are_one_line_and_write_nothing(run_dir, tmp_path, capsys, extra, words):
     data = tmp_path / "x.npy"
     np.save(data, np.zeros((3, 8, 8), np.float32))
-    extra = [str(data) if e == "DATA" else e for e in extra]
+    np.save(tmp_path / "big.npy", np.zeros((3, 10, 10), np.float32))  # not 8 x 8
+    names = {"DATA": str(data), "BIG": str(tmp_path / "big.npy"), "OUT": str(tmp_path / "s.csv")}
+    extra = [names.get(e, e) for e in extra]
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["score", str(run_dir), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("aekit: error:") and err.count("\n") == 1 and words in err
+    assert "--image-size" not in err  # a flag score does not have
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -150,3 +156,91 @@ def test_a_locked_run_refuses_score_report_and_report_saying_what_to_do(run_dir,
         assert "training or resuming" not in err and "--name" not in err
     assert "or score without --report" in score_err
     assert (run_dir / "report.html").read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    """A run trained on a CSV of columns a, b, c, d (and a label), and that CSV."""
+    tmp = tmp_path_factory.mktemp("csv")
+    g = np.random.default_rng(0)
+    x = g.normal(size=(120, 2)) @ g.normal(size=(2, 4)) * [1, 10, 100, 5]
+    rows = [["a", "b", "c", "d", "label"]] + [[*r, i % 2] for i, r in enumerate(x.round(4))]
+    write_csv(tmp / "t.csv", rows)
+    args = ["train", "--data", str(tmp / "t.csv"), "--epochs", "2", "--out", str(tmp)]
+    assert main([*args, "--name", "t", "--no-progress", "--set", "data.label_column=label"]) == 0
+    return tmp / "t", rows
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+def columns(rows, order, rename=None):
+    """``rows`` (a header, then values) with the columns ``order`` (names), renamed."""
+    idx = [rows[0].index(c) for c in order]
+    head = [(rename or {}).get(c, c) for c in order]
+    return [head] + [[r[j] for j in idx] for r in rows[1:]]
+
+
+def score_csv(run, rows, tmp_path, name="new"):
+    write_csv(tmp_path / f"{name}.csv", rows)
+    out = tmp_path / f"{name}_s.csv"
+    args = ["score", str(run), "--data", str(tmp_path / f"{name}.csv"), "--split", "all"]
+    code = main([*args, "--out", str(out)])
+    return code, ([float(r["score"]) for r in read(out)] if code == 0 else None)
+
+
+def test_a_csv_is_scored_by_column_name_not_position(csv_run, tmp_path, capsys):
+    run, rows = csv_run
+    _, want = score_csv(run, rows, tmp_path, "same")
+    code, got = score_csv(run, columns(rows, ["d", "c", "label", "b", "a"]), tmp_path)
+    assert code == 0 and got == want  # the columns were put back in the training order
+    ev = [aekit.Run.load(run).evaluate("all", str(tmp_path / f), write=False)["model"]
+          for f in ("new.csv", "same.csv")]  # fmt: skip
+    assert ev[0] == ev[1]
+    cases = [
+        (columns(rows, ["a", "b", "c", "d"], {"d": "D"}), "no column(s) d, which t was trained on, and has D it was not"),
+        (columns(rows, ["a", "b", "c"]), "no column(s) d, which t was trained on; pass a table with the columns a, b, c, d"),
+    ]  # fmt: skip
+    for bad, words in cases:
+        code, _ = score_csv(run, bad, tmp_path, "bad")
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and words in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "bad_s.csv").exists()
+
+
+def test_a_run_without_column_names_takes_a_csv_by_position(csv_run, tmp_path):
+    run, rows = csv_run
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    info = json.loads((old / "config.json").read_text())
+    del info["data"]["features"]  # as a run from before the names were kept
+    (old / "config.json").write_text(json.dumps(info))
+    _, want = score_csv(old, rows, tmp_path, "same")
+    swapped = columns(rows, ["b", "a", "c", "d", "label"], {"a": "b", "b": "a"})
+    code, got = score_csv(old, swapped, tmp_path)
+    assert code == 0 and got == score_csv(run, swapped, tmp_path, "named")[1] != want
+
+
+def test_cells_a_numbers_run_cannot_read_are_named_by_row_and_column(csv_run, tmp_path, capsys):
+    run, rows = csv_run
+    empty = [list(r) for r in rows]
+    empty[4][1] = ""  # row 4, column b
+    words = [list(r) for r in rows]
+    for r in words[1:]:
+        r[3] = f"w{int(float(r[3])) % 3}"  # column d: text
+    flags = [list(r) for r in rows]
+    flags[2][0] = "true"
+    headless = [r[:3] for r in rows[1:]]  # three nameless columns: taken by position
+    cases = [
+        (empty, "row 4 has an empty (or NA) cell in column 'b', and t was trained without missing cells"),
+        (words, "column 'd' holds text ('w"),
+        (flags, "not plain numbers (true/false?)"),
+        (headless, "samples of shape [3] but the model takes [4]; pass rows of 4 values"),
+    ]  # fmt: skip
+    for bad, want in cases:
+        code, _ = score_csv(run, bad, tmp_path, "bad")
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and want in err and len(err.splitlines()) == 1, err
+        assert "--image-size" not in err and "Traceback" not in err

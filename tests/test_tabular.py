@@ -111,6 +111,15 @@ def test_all_missing_column_is_refused_in_one_line(table):
         AutoencoderAnomalyDetector(**FAST).fit(bad)
 
 
+def test_a_table_without_training_columns_is_refused_naming_them():
+    rows = [[str(i), str(2 * i), f"k{i % 3}"] for i in range(6)]
+    spec = TableSpec.fit(table_from_rows(["n", "m", "t"], rows))
+    with pytest.raises(aekit.DataError, match="no columns n, t, which the model was trained"):
+        spec.encode(table_from_rows(["m"], [[r[1]] for r in rows]))
+    with pytest.raises(aekit.DataError, match="no column 'n', which the model was trained on"):
+        spec.encode(table_from_rows(["m", "t"], [r[1:] for r in rows]))
+
+
 def test_text_in_a_numeric_column_is_refused_text_columns_are_categories():
     names = ["n", "t"]
     rows = [[str(i), f"k{i % 3}"] for i in range(20)] + [["oops", "k0"]]
@@ -121,6 +130,36 @@ def test_text_in_a_numeric_column_is_refused_text_columns_are_categories():
     mostly_text = [[str(i), f"k{i}"] for i in range(5)] + [["5", "7"]]
     spec = TableSpec.fit(table_from_rows(names, mostly_text))
     assert spec.numeric == 1 and "7" in spec.categories[0]
+
+
+def test_a_table_of_categories_only_trains_scores_and_explains(tmp_path):
+    from aekit.cli.main import main
+
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "green", "blue"], 200)
+    size = np.where(colour == "red", "S", rng.choice(["M", "L"], 200))  # tied to the colour
+    df = pd.DataFrame({"colour": colour, "size": size})
+    det = AutoencoderAnomalyDetector(**{**FAST, "epochs": 5, "latent_dim": 2}).fit(df)
+    odd = pd.DataFrame({"colour": ["red", "red"], "size": ["S", "L"]})
+    scores = det.decision_function(odd)
+    assert np.isfinite(scores).all() and scores[1] > scores[0]  # red is always S
+    assert list(det.explain(odd).columns) == ["colour", "size"]
+    df.to_csv(tmp_path / "cat.csv", index=False)
+    args = ["train", "--data", str(tmp_path / "cat.csv"), "--epochs", "1", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path), "--name", "c"]) == 0
+    out = tmp_path / "s.csv"
+    args = ["score", str(tmp_path / "c"), "--data", str(tmp_path / "cat.csv"), "--split", "all"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert np.isfinite(pd.read_csv(out)["score"]).all()
+
+
+def test_a_frame_of_one_column_read_with_the_wrong_separator_says_so(tmp_path):
+    (tmp_path / "semi.csv").write_text("a;b;c\n" + "1;x;2.5\n" * 20)
+    df = pd.read_csv(tmp_path / "semi.csv")  # one text column, 'a;b;c'
+    with pytest.raises(aekit.DataError, match=r"seems separated by ';'.*sep=';'"):
+        AutoencoderAnomalyDetector(**FAST).fit(df)
+    assert TableSpec.fit(table_from_rows(["a;b"], [["1"], ["2"], [""]])).numeric == 1
+    assert TableSpec.fit(table_from_rows(["colour"], [["red"], ["blue"]])).categories
 
 
 def test_missing_categories_are_their_own_category():

@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -32,7 +34,7 @@ from aekit._registry import create_model
 from aekit.config import Config
 from aekit.data import Dataset, chunks, has_test_split, load_dataset
 from aekit.data.files import csv_header
-from aekit.data.tabular import conform_table
+from aekit.data.tabular import MISSING, TableSpec, as_number, conform_table
 from aekit.errors import AekitError, DataError
 from aekit.evaluation.evaluate import (
     decode_unit,
@@ -304,7 +306,11 @@ class Run:
         if split == "all":
             ds.split = "all"  # load_dataset hands the whole set over as its "train" part
         extra = self._new_columns(ds)
-        if self.info["model"].get("columns"):  # a mixed table: the run's own encoding
+        if not self.info["model"].get("columns"):  # plain numbers: match a CSV's columns
+            ds = self._match_columns(
+                ds, name, lambda: load_dataset(name, ddir, "all", **{**kw, "limit": None})
+            )
+        else:  # a mixed table: the run's own encoding
             ds = conform_table(ds, self.info["model"])  # columns matched by name
             if extra:
                 log.warning(
@@ -320,9 +326,12 @@ class Run:
                     "not trained on; drop them, or name the labels' column "
                     "(aekit score --label-column NAME)"
                 )
+            what = "images of that shape (channels, height, width)"
+            if len(shape) != 3:
+                what = f"rows of {math.prod(shape)} values (the columns it was trained on)"
             raise DataError(
                 f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "
-                f"{shape}; pass data of that shape (for images: --image-size H W)"
+                f"{shape}; pass {what}"
             )
         lo, hi = self.info["data"].get("lo"), self.info["data"].get("hi")
         if ds.lo is not None and lo is not None:  # float rows: the training rows' scaling,
@@ -352,6 +361,70 @@ class Run:
         """The named columns of ``ds`` (a CSV) that the model was not trained on."""
         trained, have = self.info["data"].get("features"), ds.info.get("features")
         return [c for c in have or [] if c not in trained] if trained else []
+
+    def _match_columns(self, ds: Dataset, name: str, whole) -> Dataset:
+        """``ds`` (rows for a model of plain numbers) with a CSV's named columns in the order
+        the model was trained on, matched by name; DataError for columns missing or unknown,
+        and for cells the model cannot read (a missing cell, text: :meth:`_refuse_table`).
+        Rows without names (an array, a CSV without a header, a run from before column names
+        were kept) are taken by position. ``whole``: loads the whole of the data."""
+        trained, have = self.info["data"].get("features"), ds.info.get("features")
+        if trained and have and len(set(have)) == len(have):
+            missing = [c for c in trained if c not in have]
+            unknown = [c for c in have if c not in trained]
+            if missing:
+                also = f", and has {', '.join(unknown)} it was not" if unknown else ""
+                raise DataError(
+                    f"{name} has no column(s) {', '.join(missing)}, which {self.path.name} was "
+                    f"trained on{also}; pass a table with the columns {', '.join(trained)} "
+                    "(in any order; rename a column that is there under another name)"
+                )
+            if unknown:
+                raise DataError(
+                    f"{name} has the column(s) {', '.join(unknown)} that {self.path.name} was "
+                    "not trained on; drop them, or name the labels' column "
+                    "(aekit score --label-column NAME)"
+                )
+        if ds.info.get("table") is not None:
+            self._refuse_table(whole(), name)
+        if trained and have and have != trained and sorted(have) == sorted(trained):
+            order = [have.index(c) for c in trained]
+            ds.x = ds.x[:, order].contiguous()
+            if ds.lo is not None:
+                ds.lo, ds.hi = ds.lo[order], ds.hi[order]
+            ds.info["features"] = list(trained)
+        return ds
+
+    def _refuse_table(self, ds: Dataset, name: str) -> None:
+        """DataError for the rows ``ds`` (the whole data, a mixed table) that a model trained
+        on numbers only cannot read: its first empty cell, else its first cell of text, else
+        (booleans) the table as a whole."""
+        spec = TableSpec.from_dict(ds.info["table"])
+        x, n = ds.x.numpy(), spec.numeric
+        run = self.path.name
+        if n and (x[:, n : 2 * n] > 0.5).any():
+            i, j = (int(v[0]) for v in np.nonzero(x[:, n : 2 * n] > 0.5))
+            raise DataError(
+                f"{name}: row {i + 1} has an empty (or NA) cell in column {spec.columns[j]!r}, and "
+                f"{run} was trained without missing cells; fill the cell or drop the row "
+                "(or train on rows with empty cells: the tabular model fills them in)"
+            )
+        for k, vocab in enumerate(spec.categories):
+            codes = x[:, 2 * n + k].astype(np.int64)
+            cells = [vocab[c] for c in codes]
+            i = next(
+                (i for i, v in enumerate(cells) if v != MISSING and as_number(v) is None), None
+            )
+            if i is not None:
+                raise DataError(
+                    f"{name}: column {spec.columns[n + k]!r} holds text ({cells[i]!r} in row "
+                    f"{i + 1}) and {run} was trained on numbers only; make the cell a "
+                    "number, or train on the table with text (the tabular model reads it)"
+                )
+        raise DataError(
+            f"{name} has cells that are not plain numbers (true/false?), and {run} was trained "
+            "on numbers only; write them as numbers (1/0)"
+        )
 
     def unit(self, data: Dataset) -> torch.Tensor:
         """All samples of ``data`` in [0, 1], binarised as the model was trained."""

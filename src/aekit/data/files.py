@@ -13,7 +13,7 @@ import torch
 
 import aekit.data.mapped as mapped
 from aekit.data.dataset import Dataset, Scaling
-from aekit.data.tabular import TableSpec, table_from_rows
+from aekit.data.tabular import SEPARATORS, TableSpec, one_text_column, table_from_rows
 from aekit.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -344,6 +344,13 @@ def load_csv(path: Path, label_column: str | None = None) -> Dataset:
                 f"the {'header' if header else 'first row'} has {width}; give every row "
                 "the same columns"
             )
+    sep = one_text_column(header or [], [r[0] for r in rows])
+    if sep is not None:
+        raise DataError(
+            f"{str(path)!r} seems separated by {sep} (its header reads as the one column "
+            f"{header[0]!r}); aekit reads comma-separated files: save it with commas, e.g. "
+            f"pandas.read_csv(path, sep={SEPARATORS[sep]!r}).to_csv(new_path, index=False)"
+        )
     names = header or [f"x[{j}]" for j in range(width)]
     label_col = _label_index(path, header, label_column)
     feats = [j for j in range(width) if j != label_col]

@@ -32,6 +32,8 @@ MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none", "<na>"})
 #: the category of a missing cell in a categorical column
 MISSING = "<missing>"
 BOOL_TEXT = {"true": 1.0, "false": 0.0}
+#: what a file read as one text column may be separated by instead of commas: name -> character
+SEPARATORS = {"';'": ";", "tabs": "\t"}
 
 
 @dataclass
@@ -129,6 +131,15 @@ def number_column(name: str, col: np.ndarray) -> np.ndarray:
     return out
 
 
+def one_text_column(names: list[str], cells) -> str | None:
+    """The separator (a key of ``SEPARATORS``) that a table of one text column named
+    ``names[0]`` seems to be separated by, e.g. a semicolon-separated file read with commas;
+    None for any other table (more columns, no ';' or tab in the name, or numbers)."""
+    if len(names) != 1 or all(is_missing(v) or as_number(v) is not None for v in cells):
+        return None
+    return next((k for k, c in SEPARATORS.items() if c in str(names[0])), None)
+
+
 def column_kind(name: str, col: np.ndarray, declared: bool) -> str:
     """'number' or 'category' (the rule in the module docstring)."""
     if declared:
@@ -174,6 +185,13 @@ class TableSpec:
     def fit(cls, table: Table) -> TableSpec:
         if not table.names or len(table) == 0:
             raise DataError("the table is empty; it needs rows and at least one column")
+        sep = one_text_column(table.names, table.columns[0])
+        if sep is not None:
+            raise DataError(
+                f"the table has one text column, {table.names[0]!r}: its file seems separated "
+                f"by {sep}; read it with that separator, e.g. "
+                f"pandas.read_csv(path, sep={SEPARATORS[sep]!r})"
+            )
         kinds = [
             column_kind(n, c, d) for n, c, d in zip(table.names, table.columns, table.declared)
         ]
@@ -195,6 +213,12 @@ class TableSpec:
 
     def encode(self, table: Table) -> np.ndarray:
         """(N, 2 * numeric + n_categories) float32: numbers | masks | codes (module doc)."""
+        missing = [c for c in self.columns if c not in table.names]
+        if len(missing) > 1:  # one: Table.column says so
+            raise DataError(
+                f"the data has no columns {', '.join(missing)}, which the model was trained "
+                f"on; pass a table with the training columns ({', '.join(self.columns)})"
+            )
         nums = [number_column(n, table.column(n)) for n in self.columns[: self.numeric]]
         x = np.zeros((len(table), self.input_dim), np.float32)
         for j, v in enumerate(nums):

@@ -239,7 +239,9 @@ class TabularAutoencoder(Autoencoder):
 
     def init_from_data(self, batches) -> None:
         """The robust scaling: median and IQR of each number over the training rows present
-        (IQR 0: the standard deviation, else 1)."""
+        (IQR 0: the standard deviation, else 1). A table of categories only has none."""
+        if not self.n_num:
+            return
         x = _training_rows(batches).double().cpu()
         num = x[:, : self.n_num]
         if self.n_mask:

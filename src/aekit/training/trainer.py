@@ -122,6 +122,8 @@ class Trainer:
                     self.cfg, self.dist, device_name, self._model, self.resume, self.fit_defaults
                 )
                 self.cfg = s.cfg  # with the defaults fitted to the data
+                if s.resume is None and self._model is None:  # before the folder: it can fail
+                    s.model.init_from_data(s.batches)
                 state, metrics = self._open_run(s, stack)
                 self._start(s, state)
                 h = state.history
@@ -188,14 +190,12 @@ class Trainer:
         return state, metrics
 
     def _start(self, s: Setup, state: TrainState) -> None:
-        """The preview images, data-dependent init, callbacks' start, the model's own phase
-        (greedy pretraining), the restored random streams, the step."""
+        """The preview images, callbacks' start, the model's own phase (greedy pretraining),
+        the restored random streams, the step."""
         t, model = self.cfg.train, s.model
         s.val_gen.manual_seed(t.seed + 1)
         k = min(8, len(s.val_data))
         state.preview = s.val_batches(spread_indices(len(s.val_data), k).to(s.device))
-        if s.resume is None and self._model is None:
-            model.init_from_data(s.batches)
         self._emit("on_train_start", state)
         if t.pretrain_epochs > 0 and s.resume is None:
             model.pretrain(fit_params(s.batches, t), t.pretrain_epochs, t.loss)
