@@ -319,25 +319,31 @@ class Run:
                     name,
                     extra,
                 )
-        if list(ds.sample_shape) != list(shape):
-            if extra:
-                raise DataError(
-                    f"{name} has the column(s) {', '.join(extra)} that {self.path.name} was "
-                    "not trained on; drop them, or name the labels' column "
-                    "(aekit score --label-column NAME)"
-                )
-            what = "images of that shape (channels, height, width)"
-            if len(shape) != 3:
-                what = f"rows of {math.prod(shape)} values (the columns it was trained on)"
-            raise DataError(
-                f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "
-                f"{shape}; pass {what}"
-            )
+        self._check_shape(ds, name, extra)
         lo, hi = self.info["data"].get("lo"), self.info["data"].get("hi")
         if ds.lo is not None and lo is not None:  # float rows: the training rows' scaling,
             ds.lo = torch.tensor(lo).view(ds.lo.shape)  # not the new file's own min and max
             ds.hi = torch.tensor(hi).view(ds.hi.shape)
         return ds
+
+    def _check_shape(self, ds: Dataset, name: str, extra: list[str]) -> None:
+        """Refuse data whose samples the model cannot take, saying what it takes."""
+        shape = self.info["input_shape"]
+        if list(ds.sample_shape) == list(shape):
+            return
+        if extra:
+            raise DataError(
+                f"{name} has the column(s) {', '.join(extra)} that {self.path.name} was "
+                "not trained on; drop them, or name the labels' column "
+                "(aekit score --label-column NAME)"
+            )
+        what = "images of that shape (channels, height, width)"
+        if len(shape) != 3:
+            what = f"rows of {math.prod(shape)} values (the columns it was trained on)"
+        raise DataError(
+            f"{name} has samples of shape {list(ds.sample_shape)} but the model takes "
+            f"{shape}; pass {what}"
+        )
 
     def _label_column(self, name: str, new_data: bool, asked: str | None) -> str | None:
         """The CSV column to read labels from: ``asked`` (refused when the model was trained
