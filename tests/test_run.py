@@ -182,3 +182,13 @@ def test_eval_mode_restores_the_mode_also_on_error():
         assert not any(m.training for m in model.modules())
         raise RuntimeError("inside")
     assert all(m.training for m in model.modules())
+
+
+def test_the_weights_are_as_readable_as_the_rest_of_the_run():
+    """safetensors writes its files 0600: a shared run's config and report were readable to
+    others and its weights not."""
+    run = tiny_run("denoise")
+    mode = (run / "config.json").stat().st_mode & 0o777
+    weights = [run / "model.safetensors", *run.glob("checkpoint/*/*.safetensors")]
+    assert len(weights) >= 3
+    assert {w.stat().st_mode & 0o777 for w in weights} == {mode}

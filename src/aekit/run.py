@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from aekit._registry import create_model
 from aekit.config import Config
@@ -61,6 +61,21 @@ REPORT = "report.html"
 CARD = "README.md"
 SUMMARY = "summary.txt"
 MODEL_SUMMARY = "model_summary.txt"
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file here: 0o666 less the process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' ``save_file``, with the permissions of every other file aekit writes: it
+    creates its file readable by its owner only (0600), which left a shared run's weights
+    unreadable to those who could read its config.json and report."""
+    save_file(tensors, str(path))
+    os.chmod(path, _file_mode())
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

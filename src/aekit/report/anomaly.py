@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from aekit.errors import DataError
-from aekit.run import PLOTS, WEIGHTS, Run, atomic_write_text
+from aekit.run import PLOTS, WEIGHTS, Run, atomic_write_text, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def keep_scores(run: Run, csv_text: str, meta: dict[str, Any], x: torch.Tensor) 
             "normal_index": torch.from_numpy(lo.astype(np.int64)),
             "anomalous_index": torch.from_numpy(hi.astype(np.int64)),
         }
-        save_file(tensors, str(tmp / "examples.safetensors"))
+        save_tensors(tensors, tmp / "examples.safetensors")
         if dest.exists():
             dest.rename(old)
         tmp.rename(dest)

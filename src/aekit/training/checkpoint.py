@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from aekit._registry import model_config
 from aekit._version import __version__
 from aekit.config import Config
 from aekit.errors import AekitError, ConfigError
-from aekit.run import CHECKPOINT, WEIGHTS, atomic_write_text, read_run_config
+from aekit.run import CHECKPOINT, WEIGHTS, atomic_write_text, read_run_config, save_tensors
 
 # inside checkpoint/ (the run folder's own names are aekit.run's)
 STATE = "state.json"  # the commit point: names the last complete set
@@ -113,11 +113,8 @@ def write_checkpoint(
             shutil.rmtree(stale)
     tmp.mkdir()
     try:
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in weights.items()},
-            str(tmp / WEIGHTS),
-        )
-        save_file({k: v.cpu().contiguous() for k, v in rng.items()}, str(tmp / RNG))
+        save_tensors({k: v.detach().cpu().contiguous() for k, v in weights.items()}, tmp / WEIGHTS)
+        save_tensors({k: v.cpu().contiguous() for k, v in rng.items()}, tmp / RNG)
         torch.save(optimizer, tmp / OPTIMIZER)
         os.replace(tmp, final)
     except BaseException:  # disk full, read-only folder, ...: leave no half-written set

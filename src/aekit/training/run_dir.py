@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from aekit.errors import ConfigError
 
@@ -27,6 +26,7 @@ from aekit.run import (  # noqa: F401
     load_model,
     read_metrics,
     read_run_config,
+    save_tensors,
 )
 
 try:
@@ -38,7 +38,7 @@ except ImportError:  # Windows: no advisory locks; the run folder goes unlocked
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     """Weights (and buffers, e.g. BatchNorm statistics) as safetensors, written atomically."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, str(tmp)))
+    atomic_write(path, lambda tmp: save_tensors(state, tmp))
 
 
 def write_run_config(run_dir: Path, info: dict[str, Any]) -> None:
