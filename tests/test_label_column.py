@@ -71,6 +71,23 @@ def test_score_label_column_gives_the_truth_and_the_roc(runs, tmp_path):
     assert "id='fig-scores_roc'" in html and "the column is_fraud of new" in html
 
 
+def test_text_labels_are_written_as_they_are_not_as_class_numbers(runs, tmp_path):
+    """ "ok"/"fraud" labels were written as class numbers, and "ok" became 1, the number the
+    anomaly column uses for an anomaly."""
+    tmp, _, clean = runs
+    y = write_rows(tmp_path / "new.csv", seed=2)
+    text = (tmp_path / "new.csv").read_text().splitlines()
+    rows = [ln.rsplit(",", 1) for ln in text[1:]]
+    named = [text[0]] + [f"{a},{'fraud' if v == '1' else 'ok'}" for a, v in rows]
+    (tmp_path / "named.csv").write_text("\n".join(named) + "\n")
+    out = tmp_path / "s.csv"
+    args = ["score", str(clean), "--data", str(tmp_path / "named.csv"), "--split", "all"]
+    assert main([*args, "--label-column", "is_fraud", "--normal", "ok", "--out", str(out)]) == 0
+    rows = read(out)
+    assert [r["label"] for r in rows] == ["fraud" if v else "ok" for v in y]
+    assert [int(r["true_anomaly"]) for r in rows] == y.tolist()
+
+
 def test_a_run_trained_with_a_label_column_reads_it_when_there_and_scores_without(runs, tmp_path):
     _, _, clean = runs
     y = write_rows(tmp_path / "new.csv", seed=2)

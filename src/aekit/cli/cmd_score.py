@@ -47,7 +47,7 @@ def run(args) -> int:
 
     from aekit.anomaly import ThresholdRule
     from aekit.errors import ConfigError
-    from aekit.report.anomaly import scored_truth
+    from aekit.report.anomaly import data_labels, scored_truth
     from aekit.run import Run, atomic_write_text
 
     rule = ThresholdRule.parse(args.threshold)  # before any work
@@ -75,7 +75,7 @@ def run(args) -> int:
         inliers = per_sample_error(run_, run_.unit(run_.data("val")))
     threshold = rule.fit(scores.numpy(), None if inliers is None else inliers.numpy())
     flags = scores > threshold
-    labels = None if data.labels is None else data.labels.tolist()
+    labels = data_labels(data.labels, data.classes)  # names, not class numbers: 1 = anomaly
     text = scores_csv(scores.tolist(), flags.tolist(), threshold, labels, truth)
     out.parent.mkdir(parents=True, exist_ok=True)  # as `aekit train --out` makes its folder
     atomic_write_text(out, text)
@@ -134,8 +134,9 @@ def per_sample_error(run, x):
 
 
 def scores_csv(scores, flags, threshold: float, labels=None, truth=None) -> str:
-    """index, score, anomaly (the flag), threshold; label (the data's class id) and
-    true_anomaly (1 = anomaly, from --labels / --normal) when known."""
+    """index, score, anomaly (the flag), threshold; label (the data's own label: a CSV's
+    value, an image folder's sub-folder) and true_anomaly (1 = anomaly, from --labels /
+    --normal) when known."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     extra = ["label"] * bool(labels) + ["true_anomaly"] * (truth is not None)
