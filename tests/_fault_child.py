@@ -23,7 +23,8 @@ import safetensors.torch  # noqa: E402
 import torch  # noqa: E402
 
 import aekit  # noqa: E402
-from aekit.training import checkpoint, run_dir  # noqa: E402
+from aekit import run as run_files  # noqa: E402
+from aekit.training import checkpoint  # noqa: E402
 
 torch.set_num_threads(1)
 COUNT = [0]
@@ -64,11 +65,10 @@ def counting(kill_at: int):
     """Count the events (and kill at the ``kill_at``-th; 0: never) while inside; then restore
     every function replaced, so that the test process can count a run of its own."""
     COUNT[0] = 0
-    targets = [(checkpoint, "save_file"), (run_dir, "save_file"), (checkpoint.torch, "save")]
+    targets = [(run_files, "save_file"), (checkpoint.torch, "save")]  # every safetensors write
     targets += [(os, "replace"), (shutil, "rmtree"), (pathlib.Path, "write_text")]
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr in targets]
-    save = counted(safetensors.torch.save_file, kill_at)
-    checkpoint.save_file = run_dir.save_file = save
+    run_files.save_file = counted(safetensors.torch.save_file, kill_at)
     checkpoint.torch.save = counted(torch.save, kill_at)
     os.replace = counted(os.replace, kill_at)
     shutil.rmtree = counted(shutil.rmtree, kill_at)
