@@ -55,3 +55,10 @@ def test_system_limits_are_user_errors_exit_2(monkeypatch, capsys, exc, words):
     assert cli.main(["datasets"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("aekit: error: ") and err.count("\n") == 1 and words in err
+
+
+def test_out_of_memory_advises_no_option_the_commands_lack(monkeypatch, capsys):
+    fail_with(monkeypatch, MemoryError())
+    assert cli.main(["datasets"]) == 2
+    err = capsys.readouterr().err
+    assert "--limit" not in err and "--set data.limit=" in err
