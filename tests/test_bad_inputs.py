@@ -149,6 +149,15 @@ CASES = {
         "--out",
         f"{W}/g.png",
     ],  # fmt: skip
+    "generate: output of an unknown type": ["generate", RUN, "--out", f"{W}/g.txt"],
+    "generate: output without an extension": ["generate", RUN, "--out", f"{W}/g"],
+    "reconstruct: output of an unknown type": [
+        "reconstruct",
+        RUN,
+        f"{W}/x.png",
+        "--out",
+        f"{W}/o.txt",
+    ],
     "decode: codes in an .npz": ["decode", RUN, f"{W}/codes.npz", "--out", f"{W}/d.npz"],
     "decode: missing codes file": ["decode", RUN, f"{W}/nope.npy", "--out", f"{W}/d.npz"],
     "decode: codes of the wrong width": [

@@ -63,6 +63,20 @@ def test_generate_with_a_wrong_code_length_is_a_one_line_error(capsys, tmp_path)
     assert "aekit: error: --z has 3 numbers" in capsys.readouterr().err
 
 
+def test_an_output_that_is_no_image_format_is_refused_naming_those_that_are(tmp_path, capsys):
+    run = str(tiny_run("mlp"))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
+    for cmd in (["generate", run], ["reconstruct", run, str(tmp_path / "x.png")]):
+        for name in ("out.txt", "out"):
+            assert main([*cmd, "--out", str(tmp_path / name)]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("aekit: error: --out") and err.count("\n") == 1, err
+            assert "end it in one of .png, .jpg" in err
+            assert not (tmp_path / name).exists()
+    assert main(["generate", run, "--n", "4", "--out", str(tmp_path / "g.JPG")]) == 0
+    assert png(tmp_path / "g.JPG").shape == (17, 17)  # 2 x 2 tiles of 8 x 8, a 1-pixel gap
+
+
 def test_encode_saves_codes_and_labels_and_decode_inverts_the_shapes(tmp_path):
     run = str(tiny_run("conv"))
     codes = tmp_path / "codes.npy"

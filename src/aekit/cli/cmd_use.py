@@ -30,7 +30,7 @@ def add_parser(sub) -> list[str]:
     g.add_argument("--prior", choices=["gaussian", "gmm"], help="refit the code prior so")
     g.add_argument("--components", type=int, default=10, help="--prior gmm: mixture components")
     g.add_argument("--scale", type=int, default=1, help="enlarge the image by this factor")
-    g.add_argument("--out", default="generated.png", help="PNG file to write")
+    g.add_argument("--out", default="generated.png", help="image file to write (.png, .jpg, ...)")
 
     e = sub.add_parser("encode", help="codes of a dataset to a .npy file (labels beside)")
     add_run_and_data(e, "all", "which data to encode (default all)")
@@ -110,7 +110,7 @@ def generate(args, run) -> int:
     model = run.model
     _need_images(model, "generate")
     check_sizes(args, model.input_shape)
-    out = Path(args.out)
+    out = check_image_suffix(Path(args.out))
     if args.z is not None:
         text = " ".join(args.z)
         try:
@@ -136,6 +136,19 @@ def generate(args, run) -> int:
 MAX_N, MAX_SCALE, MAX_PIXELS = 4096, 32, 64_000_000
 #: the most codes `decode` takes at once
 MAX_CODES = 1_000_000
+#: the image files `generate`, `reconstruct` and `denoise` write (PIL picks the format by them)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def check_image_suffix(out: Path) -> Path:
+    """``out`` when its extension names an image format written here; else a one-line error
+    (before any work) naming those that are."""
+    from aekit.errors import ConfigError
+
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        what = f"{out.suffix!r} is not an image format" if out.suffix else "no extension"
+        raise ConfigError(f"--out {out}: {what}; end it in one of {', '.join(IMAGE_SUFFIXES)}")
+    return out
 
 
 def refuse_overwrite(out: Path, *inputs) -> None:
@@ -153,7 +166,7 @@ def output_paths(files: list[Path], out: str | None, suffix: str) -> list[Path]:
     from aekit.errors import ConfigError
 
     if out and len(files) == 1:
-        outs = [Path(out)]
+        outs = [check_image_suffix(Path(out))]
     elif out:
         outs = [Path(out) / f"{f.stem}{suffix}.png" for f in files]
     else:
