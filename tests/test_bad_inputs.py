@@ -35,6 +35,7 @@ def make_files(w: Path) -> None:
     from PIL import Image
 
     (w / "empty.npy").write_bytes(b"")
+    (w / "text.npy").write_text("0.5 1.5\n")
     np.save(w / "zero_rows.npy", np.zeros((0, 8, 8), np.float32))
     np.save(w / "five_d.npy", np.zeros((2, 1, 1, 8, 8), np.float32))
     np.save(w / "complex.npy", np.zeros((4, 8, 8), np.complex64))
@@ -159,6 +160,8 @@ CASES = {
         f"{W}/o.txt",
     ],
     "decode: codes in an .npz": ["decode", RUN, f"{W}/codes.npz", "--out", f"{W}/d.npz"],
+    "decode: empty codes file": ["decode", RUN, f"{W}/empty.npy", "--out", f"{W}/d.npz"],
+    "decode: codes file of text": ["decode", RUN, f"{W}/text.npy", "--out", f"{W}/d.npz"],
     "decode: missing codes file": ["decode", RUN, f"{W}/nope.npy", "--out", f"{W}/d.npz"],
     "decode: codes of the wrong width": [
         "decode",

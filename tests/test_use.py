@@ -92,6 +92,18 @@ def test_encode_saves_codes_and_labels_and_decode_inverts_the_shapes(tmp_path):
     assert imgs.shape == (1797, 1, 8, 8) and imgs.dtype == np.uint8
 
 
+def test_decode_of_an_empty_or_non_numpy_file_says_so_in_one_line(tmp_path, capsys):
+    run = str(tiny_run("mlp"))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("0.5 1.5\n")
+    for name, words in (("empty.npy", "is empty (0 bytes)"), ("text.npy", "not a NumPy .npy")):
+        assert main(["decode", run, str(tmp_path / name), "--out", str(tmp_path / "d.npz")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("aekit: error:") and err.count("\n") == 1, err
+        assert words in err and "allow_pickle" not in err and "np.save" in err, err
+    assert not (tmp_path / "d.npz").exists()
+
+
 @pytest.mark.parametrize("name", ["mlp", "denoise"])
 def test_reconstruct_any_size_image_resizes_in_and_back(tmp_path, capsys, name):
     run = tiny_run(name)

@@ -238,9 +238,18 @@ def decode(args, run) -> int:
     model = run.model
     refuse_overwrite(Path(args.out), args.codes)
     try:
-        z = np.load(args.codes, allow_pickle=False)
-    except (OSError, ValueError) as e:
+        with open(args.codes, "rb") as f:
+            magic = f.read(6)
+        z = np.load(args.codes, allow_pickle=False) if magic == b"\x93NUMPY" else None
+    except (OSError, ValueError, EOFError) as e:
         raise DataError(f"cannot read codes from {args.codes!r} ({e}); pass a .npy file") from None
+    if not magic:
+        raise DataError(f"{args.codes!r} is empty (0 bytes); pass codes saved with np.save")
+    if z is None:  # a text file, an .npz, ...: np.load's own error speaks of allow_pickle=
+        raise DataError(
+            f"{args.codes!r} is not a NumPy .npy file (no .npy header); "
+            "save the codes with np.save, e.g. by `aekit encode`"
+        )
     if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.number):
         raise DataError(f"{args.codes!r} is not one array of numbers; save the codes with np.save")
     if np.iscomplexobj(z):
