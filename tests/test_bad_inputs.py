@@ -43,6 +43,7 @@ def make_files(w: Path) -> None:
     np.savez(w / "pickled.npz", x=np.array([[1, 2], None], dtype=object))
     np.save(w / "codes_wide.npy", np.zeros((3, 99), np.float32))
     np.save(w / "codes_nan.npy", np.full((3, 16), np.nan, np.float32))
+    np.save(w / "codes16.npy", np.zeros((3, 16), np.float32))
     np.savez(w / "codes.npz", z=np.zeros((3, 16), np.float32))
     np.save(w / "good.npy", np.random.default_rng(0).random((20, 8, 8), dtype=np.float32))
     (w / "empty.csv").write_text("")
@@ -181,6 +182,15 @@ CASES = {
         "--out",
         f"{W}/good.npy",
     ],  # fmt: skip
+    "encode: output over the run's weights": ["encode", RUN, "--out", f"{RUN}/model.safetensors"],
+    "encode: output not .npy": ["encode", RUN, "--out", f"{W}/codes.txt"],
+    "decode: output neither .npz nor .png": [
+        "decode",
+        RUN,
+        f"{W}/codes16.npy",
+        "--out",
+        f"{W}/dec.jpg",
+    ],
     "decode: output over its codes": [
         "decode",
         RUN,
@@ -255,7 +265,7 @@ def work(tmp_path) -> Path:
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, work, trained, capsys, monkeypatch):
     monkeypatch.chdir(work)  # a default output name (codes.npy, scores.csv) lands here
     argv = [a.replace(W, str(work)) if a.startswith(W) else a for a in CASES[case]]
-    argv = [str(trained) if a == RUN else a for a in argv]
+    argv = [str(trained) + a[len(RUN) :] if a.split("/")[0] == RUN else a for a in argv]
     if "NANRUN" in argv:  # a copy of the run whose weights went NaN
         nan_run = work / "nan_run"
         shutil.copytree(trained, nan_run)

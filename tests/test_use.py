@@ -104,6 +104,17 @@ def test_decode_of_an_empty_or_non_numpy_file_says_so_in_one_line(tmp_path, caps
     assert not (tmp_path / "d.npz").exists()
 
 
+def test_encode_and_decode_write_the_very_file_they_print(tmp_path, capsys):
+    run = str(tiny_run("mlp"))
+    codes, images = tmp_path / "C.NPY", tmp_path / "D.NPZ"
+    assert main(["encode", run, "--out", str(codes)]) == 0
+    assert main(["decode", run, str(codes), "--out", str(images)]) == 0
+    printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [str(codes), str(tmp_path / "C_labels.npy"), str(images)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["C.NPY", "C_labels.npy", "D.NPZ"]
+    assert np.load(images)["x"].shape == (len(np.load(codes)), 1, 8, 8)
+
+
 @pytest.mark.parametrize("name", ["mlp", "denoise"])
 def test_reconstruct_any_size_image_resizes_in_and_back(tmp_path, capsys, name):
     run = tiny_run(name)

@@ -215,13 +215,24 @@ def check_codes(z, latent: int, what: str):
     return z
 
 
+def check_suffix(out: Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """``out`` when it ends in one of ``suffixes``; else a one-line error before any work
+    (NumPy would append its own extension: codes.txt.npy, and a run's model.safetensors.npy)."""
+    from aekit.errors import ConfigError
+
+    if out.suffix.lower() not in suffixes:
+        raise ConfigError(f"--out {out}: {what}; end it in {' or '.join(suffixes)}")
+    return out
+
+
 def encode(args, run) -> int:
-    out = Path(args.out)
+    out = check_suffix(Path(args.out), (".npy",), "the codes are written as a .npy array")
     refuse_overwrite(out, args.data, out.with_name(out.stem + "_labels.npy"), args.data)
     data = run.data(args.split, args.data, args.data_dir)
     codes = run.encode(run.unit(data))
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, codes.numpy())
+    with open(out, "wb") as f:  # this very name: np.save(path) appends .npy to codes.NPY
+        np.save(f, codes.numpy())
     print(f"{out}  ({len(codes)} codes of size {codes.shape[1]} from {data.name} {data.split})")
     if data.labels is not None:
         lab = out.with_name(out.stem + "_labels.npy")
@@ -236,7 +247,11 @@ def decode(args, run) -> int:
     from aekit.errors import DataError
 
     model = run.model
-    refuse_overwrite(Path(args.out), args.codes)
+    what = "the images are written as an .npz of arrays or a .png grid"
+    out = check_suffix(Path(args.out), (".npz", ".png"), what)
+    if out.suffix.lower() == ".png":
+        _need_images(model, "a .png grid")
+    refuse_overwrite(out, args.codes)
     try:
         with open(args.codes, "rb") as f:
             magic = f.read(6)
@@ -256,20 +271,21 @@ def decode(args, run) -> int:
         raise DataError(f"{args.codes!r} holds complex numbers; codes are real")
     z = check_codes(torch.as_tensor(np.asarray(z, dtype=np.float32)), model.latent_dim, "codes")
     x = run.decode(z)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
-        _need_images(model, "a .png grid")
         save_grid(x, out)
     elif len(model.input_shape) == 3:
-        np.savez_compressed(out, x=(x.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+        x8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        with open(out, "wb") as f:  # this very name (np.savez_compressed(path) appends .npz)
+            np.savez_compressed(f, x=x8)
     else:  # table rows: back to the original feature units
         d = run.info["data"]
         if d.get("lo") is not None:
             lo, hi = torch.tensor(d["lo"]), torch.tensor(d["hi"])
             x = x * (hi - lo) + lo
         names = {"features": np.array(d["features"])} if d.get("features") else {}
-        np.savez_compressed(out, x=x.numpy(), **names)
+        with open(out, "wb") as f:
+            np.savez_compressed(f, x=x.numpy(), **names)
     print(f"{out}  ({len(x)} samples)")
     return 0
 
