@@ -88,11 +88,30 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """Every record of a run's metrics.jsonl, in order (per-step and per-epoch); [] if none."""
+    """Every record of a run's metrics.jsonl, in order (per-step and per-epoch); [] if none.
+    A last line cut short is left out: training killed mid-write leaves one (``--resume`` cuts
+    it off), and so does reading while training writes; a corrupt line before it is an
+    AekitError that names it."""
     p = Path(run_dir) / METRICS
     if not p.is_file():
         return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    lines = [(i, ln) for i, ln in enumerate(p.read_text(errors="replace").splitlines(), 1)]
+    lines = [(i, ln) for i, ln in lines if ln.strip()]
+    records = []
+    for k, (i, line) in enumerate(lines):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            rec = None
+        if isinstance(rec, dict):
+            records.append(rec)
+        elif k == len(lines) - 1:
+            log.debug("%s: line %d is cut short; left out", p, i)
+        else:
+            raise AekitError(
+                f"{str(p)!r} line {i} is not a JSON record (a damaged file); delete that line"
+            )
+    return records
 
 
 def _build_model(run_dir: Path, info: dict[str, Any], device: str | torch.device):
