@@ -77,6 +77,24 @@ def test_an_output_that_is_no_image_format_is_refused_naming_those_that_are(tmp_
     assert png(tmp_path / "g.JPG").shape == (17, 17)  # 2 x 2 tiles of 8 x 8, a 1-pixel gap
 
 
+@pytest.mark.parametrize("text", ["", '{"kind": "gaussian", "weights": [1', "[]"])
+def test_a_damaged_prior_json_is_named_with_the_command_that_remakes_it(tmp_path, capsys, text):
+    import shlex
+    import shutil
+
+    run = shutil.copytree(tiny_run("mlp"), tmp_path / "run")
+    (run / "prior.json").write_text(text)
+    assert main(["generate", str(run), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aekit: error: '{run / 'prior.json'}' ") and err.count("\n") == 1
+    assert main(["report", str(run)]) == 0  # the samples figure says why it is missing
+    assert "prior.json" in (run / "report.html").read_text()
+    remake = shlex.split(err.split("remake it with `")[1].split("`")[0])
+    assert remake[:2] == ["aekit", "generate"]
+    assert main([*remake[1:], "--out", str(tmp_path / "g.png")]) == 0
+    assert main(["generate", str(run), "--out", str(tmp_path / "g.png")]) == 0
+
+
 def test_encode_saves_codes_and_labels_and_decode_inverts_the_shapes(tmp_path):
     run = str(tiny_run("conv"))
     codes = tmp_path / "codes.npy"

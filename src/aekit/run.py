@@ -380,9 +380,24 @@ class Run:
         return prior
 
     def prior(self) -> CodePrior:
-        """The run's stored prior; fitted (a Gaussian) and stored on first use."""
+        """The run's stored prior; fitted (a Gaussian) and stored on first use. A damaged
+        prior.json (empty, cut short, not a prior of this code size) is an AekitError that
+        says how to fit it again."""
         p = self.path / PRIOR
-        return CodePrior.load(p) if p.is_file() else self.fit_prior()
+        if not p.is_file():
+            return self.fit_prior()
+        remake = f"remake it with `aekit generate {self.path} --prior gaussian`"
+        try:
+            prior = CodePrior.load(p)
+            ok = prior.means.dim() == 2 and prior.latent_dim == self.model.latent_dim
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            what = "is empty" if p.stat().st_size == 0 else f"is corrupt ({e})"
+            raise AekitError(f"{str(p)!r} {what}; {remake}") from None
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
+            ok = False  # JSON, but no weights, means and covariances of matching shapes
+        if not ok:
+            raise AekitError(f"{str(p)!r} is not a prior of this model's codes; {remake}")
+        return prior
 
     def evaluate(
         self,
