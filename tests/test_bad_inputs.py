@@ -35,6 +35,7 @@ def make_files(w: Path) -> None:
     from PIL import Image
 
     (w / "empty.npy").write_bytes(b"")
+    (w / "text.npy").write_text("0.5 1.5\n")
     np.save(w / "zero_rows.npy", np.zeros((0, 8, 8), np.float32))
     np.save(w / "five_d.npy", np.zeros((2, 1, 1, 8, 8), np.float32))
     np.save(w / "complex.npy", np.zeros((4, 8, 8), np.complex64))
@@ -42,6 +43,7 @@ def make_files(w: Path) -> None:
     np.savez(w / "pickled.npz", x=np.array([[1, 2], None], dtype=object))
     np.save(w / "codes_wide.npy", np.zeros((3, 99), np.float32))
     np.save(w / "codes_nan.npy", np.full((3, 16), np.nan, np.float32))
+    np.save(w / "codes16.npy", np.zeros((3, 16), np.float32))
     np.savez(w / "codes.npz", z=np.zeros((3, 16), np.float32))
     np.save(w / "good.npy", np.random.default_rng(0).random((20, 8, 8), dtype=np.float32))
     (w / "empty.csv").write_text("")
@@ -154,7 +156,18 @@ CASES = {
         "--out",
         f"{W}/g.png",
     ],  # fmt: skip
+    "generate: output of an unknown type": ["generate", RUN, "--out", f"{W}/g.txt"],
+    "generate: output without an extension": ["generate", RUN, "--out", f"{W}/g"],
+    "reconstruct: output of an unknown type": [
+        "reconstruct",
+        RUN,
+        f"{W}/x.png",
+        "--out",
+        f"{W}/o.txt",
+    ],
     "decode: codes in an .npz": ["decode", RUN, f"{W}/codes.npz", "--out", f"{W}/d.npz"],
+    "decode: empty codes file": ["decode", RUN, f"{W}/empty.npy", "--out", f"{W}/d.npz"],
+    "decode: codes file of text": ["decode", RUN, f"{W}/text.npy", "--out", f"{W}/d.npz"],
     "decode: missing codes file": ["decode", RUN, f"{W}/nope.npy", "--out", f"{W}/d.npz"],
     "decode: codes of the wrong width": [
         "decode",
@@ -174,6 +187,15 @@ CASES = {
         "--out",
         f"{W}/good.npy",
     ],  # fmt: skip
+    "encode: output over the run's weights": ["encode", RUN, "--out", f"{RUN}/model.safetensors"],
+    "encode: output not .npy": ["encode", RUN, "--out", f"{W}/codes.txt"],
+    "decode: output neither .npz nor .png": [
+        "decode",
+        RUN,
+        f"{W}/codes16.npy",
+        "--out",
+        f"{W}/dec.jpg",
+    ],
     "decode: output over its codes": [
         "decode",
         RUN,
@@ -189,6 +211,25 @@ CASES = {
     "reconstruct: output over its input": ["reconstruct", RUN, f"{W}/x.png", "--out", f"{W}/x.png"],
     "plot: unknown figure kind": ["plot", RUN, "--kind", "lose"],
     "plot: missing run": ["plot", f"{W}/nope"],
+    "plot: samples n too large": ["plot", RUN, "--kind", "samples", "--n", "100000"],
+    "plot: samples n 0": ["plot", RUN, "--kind", "samples", "--n", "0"],
+    "plot: manifold n too large": ["plot", RUN, "--kind", "manifold", "--n", "100000"],
+    "plot: recon n negative": ["plot", RUN, "--kind", "recon", "--n", "-1"],
+    "plot: all with n too large": ["plot", RUN, "--kind", "all", "--n", "100000"],
+    "plot: traversal steps 0": ["plot", RUN, "--kind", "traversal", "--steps", "0"],
+    "plot: traversal steps negative": ["plot", RUN, "--kind", "traversal", "--steps", "-1"],
+    "plot: interpolation steps too large": [
+        "plot",
+        RUN,
+        "--kind",
+        "interpolation",
+        "--steps",
+        "100000",
+    ],
+    "plot: unknown latent projection": ["plot", RUN, "--kind", "latent:umap"],
+    "plot: manifold over one unit twice": ["plot", RUN, "--kind", "manifold", "--dims", "3", "3"],
+    "plot: manifold dims negative": ["plot", RUN, "--kind", "manifold", "--dims", "-1", "0"],
+    "plot: traversal dims out of range": ["plot", RUN, "--kind", "traversal", "--dims", "0", "99"],
     "report: missing run": ["report", f"{W}/nope"],
     "export: unknown format": ["export", RUN, "--format", "tflite"],
     "export: missing run": ["export", f"{W}/nope"],
@@ -229,7 +270,7 @@ def work(tmp_path) -> Path:
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, work, trained, capsys, monkeypatch):
     monkeypatch.chdir(work)  # a default output name (codes.npy, scores.csv) lands here
     argv = [a.replace(W, str(work)) if a.startswith(W) else a for a in CASES[case]]
-    argv = [str(trained) if a == RUN else a for a in argv]
+    argv = [str(trained) + a[len(RUN) :] if a.split("/")[0] == RUN else a for a in argv]
     if "NANRUN" in argv:  # a copy of the run whose weights went NaN
         nan_run = work / "nan_run"
         shutil.copytree(trained, nan_run)

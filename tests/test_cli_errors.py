@@ -83,3 +83,10 @@ def test_writing_over_a_folder_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(AekitError, match="it is a folder"):
         atomic_write_text(tmp_path, "x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_advises_no_option_the_commands_lack(monkeypatch, capsys):
+    fail_with(monkeypatch, MemoryError())
+    assert cli.main(["datasets"]) == 2
+    err = capsys.readouterr().err
+    assert "--limit" not in err and "--set data.limit=" in err

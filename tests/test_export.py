@@ -187,6 +187,9 @@ def test_unknown_format_or_part_is_refused_before_loading(tmp_path):
         aekit.export(tmp_path / "nowhere", format="torchscript")
     with pytest.raises(ConfigError, match="choose one of: encoder, decoder, autoencoder, all"):
         aekit.export(tmp_path / "nowhere", part="vae")
+    for atol in (float("nan"), float("inf"), -1.0):  # NaN passed every file, -1 none
+        with pytest.raises(ConfigError, match="atol must be a finite number >= 0"):
+            aekit.export(tmp_path / "nowhere", atol=atol)
 
 
 def bad_cli_inputs(tmp):
@@ -199,6 +202,8 @@ def bad_cli_inputs(tmp):
         (["export", run, "--format", "tflite"], "unknown export format 'tflite'"),
         (["export", run, "--part", "middle"], "unknown part 'middle'"),
         (["export", run, "--opset", "17"], "use --opset 18 or newer"),
+        (["export", run, "--atol", "nan"], "atol must be a finite number >= 0"),
+        (["export", run, "--atol", "-1"], "atol must be a finite number >= 0"),
         # pt2: these need no optional package
         (["export", run, "--format", "pt2", "--out", str(tmp / "a-file" / "sub")], "cannot write"),
         (["export", run, "--format", "pt2", "--out", str(tmp / "x.onnx")], "does not end in .pt2"),

@@ -136,6 +136,17 @@ def test_report_cli_rewrites_report_and_card(capsys):
     assert "Denoising takes the PSNR from" in html
 
 
+def test_report_and_plot_read_a_training_log_cut_short_by_a_kill(tmp_path, capsys):
+    import shutil
+
+    run = shutil.copytree(tiny_run("mlp"), tmp_path / "run")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"broken\n')
+    assert main(["report", str(run)]) == 0
+    assert main(["plot", str(run), "--kind", "loss"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_tabular_runs_report_what_does_not_apply(tmp_path):
     import numpy as np
 

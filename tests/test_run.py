@@ -153,6 +153,22 @@ def test_the_old_read_functions_are_still_importable():
     assert load_model(d).latent_dim == 2
 
 
+def test_a_metrics_line_cut_short_at_the_end_is_left_out_and_one_before_it_is_named(tmp_path):
+    import shutil
+
+    d = shutil.copytree(tiny_run("mlp"), tmp_path / "run")
+    log = d / run_files.METRICS
+    whole = run_files.read_metrics(d)
+    log.write_text(log.read_text() + '{"broken\n')  # training killed mid-write
+    assert run_files.read_metrics(d) == whole
+    log.write_bytes(log.read_bytes()[:-2] + b"\xc3")  # no newline, a character cut in two
+    assert run_files.read_metrics(d) == whole
+    lines = [json.dumps(r) for r in whole]
+    log.write_text("\n".join([lines[0], '{"broken', *lines[1:]]) + "\n")
+    with pytest.raises(AekitError, match="metrics.jsonl' line 2 is not a JSON record"):
+        run_files.read_metrics(d)
+
+
 @pytest.mark.parametrize("name", aekit.list_models())
 def test_model_helpers_give_back_the_train_eval_mode_they_found(name):
     from aekit.evaluation.evaluate import decode_unit, encode_unit, reconstruct_unit

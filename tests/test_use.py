@@ -63,6 +63,38 @@ def test_generate_with_a_wrong_code_length_is_a_one_line_error(capsys, tmp_path)
     assert "aekit: error: --z has 3 numbers" in capsys.readouterr().err
 
 
+def test_an_output_that_is_no_image_format_is_refused_naming_those_that_are(tmp_path, capsys):
+    run = str(tiny_run("mlp"))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
+    for cmd in (["generate", run], ["reconstruct", run, str(tmp_path / "x.png")]):
+        for name in ("out.txt", "out"):
+            assert main([*cmd, "--out", str(tmp_path / name)]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("aekit: error: --out") and err.count("\n") == 1, err
+            assert "end it in one of .png, .jpg" in err
+            assert not (tmp_path / name).exists()
+    assert main(["generate", run, "--n", "4", "--out", str(tmp_path / "g.JPG")]) == 0
+    assert png(tmp_path / "g.JPG").shape == (17, 17)  # 2 x 2 tiles of 8 x 8, a 1-pixel gap
+
+
+@pytest.mark.parametrize("text", ["", '{"kind": "gaussian", "weights": [1', "[]"])
+def test_a_damaged_prior_json_is_named_with_the_command_that_remakes_it(tmp_path, capsys, text):
+    import shlex
+    import shutil
+
+    run = shutil.copytree(tiny_run("mlp"), tmp_path / "run")
+    (run / "prior.json").write_text(text)
+    assert main(["generate", str(run), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aekit: error: '{run / 'prior.json'}' ") and err.count("\n") == 1
+    assert main(["report", str(run)]) == 0  # the samples figure says why it is missing
+    assert "prior.json" in (run / "report.html").read_text()
+    remake = shlex.split(err.split("remake it with `")[1].split("`")[0])
+    assert remake[:2] == ["aekit", "generate"]
+    assert main([*remake[1:], "--out", str(tmp_path / "g.png")]) == 0
+    assert main(["generate", str(run), "--out", str(tmp_path / "g.png")]) == 0
+
+
 def test_encode_saves_codes_and_labels_and_decode_inverts_the_shapes(tmp_path):
     run = str(tiny_run("conv"))
     codes = tmp_path / "codes.npy"
@@ -76,6 +108,29 @@ def test_encode_saves_codes_and_labels_and_decode_inverts_the_shapes(tmp_path):
     assert main(["decode", run, str(codes), "--out", str(tmp_path / "images.npz")]) == 0
     imgs = np.load(tmp_path / "images.npz")["x"]
     assert imgs.shape == (1797, 1, 8, 8) and imgs.dtype == np.uint8
+
+
+def test_decode_of_an_empty_or_non_numpy_file_says_so_in_one_line(tmp_path, capsys):
+    run = str(tiny_run("mlp"))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("0.5 1.5\n")
+    for name, words in (("empty.npy", "is empty (0 bytes)"), ("text.npy", "not a NumPy .npy")):
+        assert main(["decode", run, str(tmp_path / name), "--out", str(tmp_path / "d.npz")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("aekit: error:") and err.count("\n") == 1, err
+        assert words in err and "allow_pickle" not in err and "np.save" in err, err
+    assert not (tmp_path / "d.npz").exists()
+
+
+def test_encode_and_decode_write_the_very_file_they_print(tmp_path, capsys):
+    run = str(tiny_run("mlp"))
+    codes, images = tmp_path / "C.NPY", tmp_path / "D.NPZ"
+    assert main(["encode", run, "--out", str(codes)]) == 0
+    assert main(["decode", run, str(codes), "--out", str(images)]) == 0
+    printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == [str(codes), str(tmp_path / "C_labels.npy"), str(images)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["C.NPY", "C_labels.npy", "D.NPZ"]
+    assert np.load(images)["x"].shape == (len(np.load(codes)), 1, 8, 8)
 
 
 @pytest.mark.parametrize("name", ["mlp", "denoise"])

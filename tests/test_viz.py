@@ -237,6 +237,28 @@ def test_unknown_kind_lists_the_valid_ones():
         write_figure(tiny_run("mlp"), "histogram")
 
 
+@pytest.mark.parametrize(
+    "kind, options, words",
+    [
+        ("samples", {"n": 100_000}, "--n must be between 1 and 4096"),
+        ("samples", {"n": 0}, "--n must be between 1 and 4096"),
+        ("manifold", {"n": 100_000}, "--n must be between 1 and 64"),
+        ("recon", {"n": -1}, "--n must be between 1 and 64"),
+        ("traversal", {"steps": 0}, "--steps must be between 2 and 64"),
+        ("interpolation", {"steps": 100_000}, "--steps must be between 2 and 64"),
+        ("manifold", {"dims": (1, 1)}, "two different code units"),
+        ("traversal", {"dims": [0, 2]}, "out of range for a 2-D code"),
+        ("latent:umap", {}, "latent:pca, latent:tsne or latent:codes"),
+    ],
+)
+def test_out_of_range_figure_options_are_refused_before_drawing(kind, options, words):
+    run = tiny_run("mlp")
+    before = sorted((run / "plots").glob("*"))
+    with pytest.raises(ConfigError, match=words):
+        write_figure(run, kind, **options)
+    assert sorted((run / "plots").glob("*")) == before
+
+
 def test_figure_png_sizes_follow_the_figure_size():
     run = tiny_run("conv")
     figs = RunFigures(run)

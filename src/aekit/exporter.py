@@ -119,6 +119,11 @@ def export(
         raise ConfigError(
             f"opset {opset} is too old for torch's ONNX exporter; use --opset {MIN_OPSET} or newer"
         )
+    if not (math.isfinite(atol) and atol >= 0):  # NaN would pass every file, -1 none
+        raise ConfigError(
+            f"atol must be a finite number >= 0 (the largest accepted difference); got {atol:g}; "
+            "e.g. --atol 1e-4"
+        )
     if n_check < 1:
         raise ConfigError(
             f"n_check must be at least 1 (inputs to check the file on); got {n_check}"

@@ -116,11 +116,30 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """Every record of a run's metrics.jsonl, in order (per-step and per-epoch); [] if none."""
+    """Every record of a run's metrics.jsonl, in order (per-step and per-epoch); [] if none.
+    A last line cut short is left out: training killed mid-write leaves one (``--resume`` cuts
+    it off), and so does reading while training writes; a corrupt line before it is an
+    AekitError that names it."""
     p = Path(run_dir) / METRICS
     if not p.is_file():
         return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    lines = [(i, ln) for i, ln in enumerate(p.read_text(errors="replace").splitlines(), 1)]
+    lines = [(i, ln) for i, ln in lines if ln.strip()]
+    records = []
+    for k, (i, line) in enumerate(lines):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            rec = None
+        if isinstance(rec, dict):
+            records.append(rec)
+        elif k == len(lines) - 1:
+            log.debug("%s: line %d is cut short; left out", p, i)
+        else:
+            raise AekitError(
+                f"{str(p)!r} line {i} is not a JSON record (a damaged file); delete that line"
+            )
+    return records
 
 
 def _build_model(run_dir: Path, info: dict[str, Any], device: str | torch.device):
@@ -517,9 +536,24 @@ class Run:
         return prior
 
     def prior(self) -> CodePrior:
-        """The run's stored prior; fitted (a Gaussian) and stored on first use."""
+        """The run's stored prior; fitted (a Gaussian) and stored on first use. A damaged
+        prior.json (empty, cut short, not a prior of this code size) is an AekitError that
+        says how to fit it again."""
         p = self.path / PRIOR
-        return CodePrior.load(p) if p.is_file() else self.fit_prior()
+        if not p.is_file():
+            return self.fit_prior()
+        remake = f"remake it with `aekit generate {self.path} --prior gaussian`"
+        try:
+            prior = CodePrior.load(p)
+            ok = prior.means.dim() == 2 and prior.latent_dim == self.model.latent_dim
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            what = "is empty" if p.stat().st_size == 0 else f"is corrupt ({e})"
+            raise AekitError(f"{str(p)!r} {what}; {remake}") from None
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError):
+            ok = False  # JSON, but no weights, means and covariances of matching shapes
+        if not ok:
+            raise AekitError(f"{str(p)!r} is not a prior of this model's codes; {remake}")
+        return prior
 
     def evaluate(
         self,

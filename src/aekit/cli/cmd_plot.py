@@ -19,25 +19,32 @@ def add_parser(sub) -> list[str]:
     p.add_argument(
         "--kind", action="append", required=True, help="figure kind (repeatable), or all"
     )
-    p.add_argument("--n", type=int, help="samples: images; manifold: grid side; recon: columns")
+    p.add_argument(
+        "--n",
+        type=int,
+        help="samples: images (1-4096); manifold: grid side (1-64); recon: columns (1-64)",
+    )
     p.add_argument("--seed", type=int, help="samples: random seed")
     p.add_argument("--dims", type=int, nargs=2, metavar=("I", "J"), help="manifold: code units")
-    p.add_argument("--steps", type=int, help="traversal / interpolation: steps")
+    p.add_argument("--steps", type=int, help="traversal / interpolation: steps (2-64)")
     return ["plot"]
 
 
 def run(args) -> int:
-    from aekit.report.figures import KINDS, RunFigures, parse_kind
+    from aekit.report.figures import KINDS, RunFigures, check_options, parse_kind
     from aekit.run import Run
 
-    figs = RunFigures(Run.load(args.run_dir))
     kinds = [k for kind in args.kind for k in (KINDS if kind == "all" else [kind])]
     given = {"n": args.n, "seed": args.seed, "dims": args.dims, "steps": args.steps}
-    for kind in kinds:
-        name, _ = parse_kind(kind)  # an unknown kind fails here, before any work
-        method = getattr(figs, name)
-        accepted = inspect.signature(method).parameters
+    todo = []
+    for kind in kinds:  # an unknown kind or an out-of-range count fails here, before any work
+        name, _ = parse_kind(kind)
+        accepted = inspect.signature(getattr(RunFigures, name)).parameters
         opts = {k: v for k, v in given.items() if v is not None and k in accepted}
+        check_options(name, opts)
+        todo.append((kind, opts))
+    figs = RunFigures(Run.load(args.run_dir))
+    for kind, opts in todo:
         try:
             paths = figs.write(kind, **opts)
         except AekitError as e:

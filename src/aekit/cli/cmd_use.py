@@ -30,7 +30,7 @@ def add_parser(sub) -> list[str]:
     g.add_argument("--prior", choices=["gaussian", "gmm"], help="refit the code prior so")
     g.add_argument("--components", type=int, default=10, help="--prior gmm: mixture components")
     g.add_argument("--scale", type=int, default=1, help="enlarge the image by this factor")
-    g.add_argument("--out", default="generated.png", help="PNG file to write")
+    g.add_argument("--out", default="generated.png", help="image file to write (.png, .jpg, ...)")
 
     e = sub.add_parser("encode", help="codes of a dataset to a .npy file (labels beside)")
     add_run_and_data(e, "all", "which data to encode (default all)")
@@ -110,7 +110,7 @@ def generate(args, run) -> int:
     model = run.model
     _need_images(model, "generate")
     check_sizes(args, model.input_shape)
-    out = Path(args.out)
+    out = check_image_suffix(Path(args.out))
     if args.z is not None:
         text = " ".join(args.z)
         try:
@@ -136,6 +136,19 @@ def generate(args, run) -> int:
 MAX_N, MAX_SCALE, MAX_PIXELS = 4096, 32, 64_000_000
 #: the most codes `decode` takes at once
 MAX_CODES = 1_000_000
+#: the image files `generate`, `reconstruct` and `denoise` write (PIL picks the format by them)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def check_image_suffix(out: Path) -> Path:
+    """``out`` when its extension names an image format written here; else a one-line error
+    (before any work) naming those that are."""
+    from aekit.errors import ConfigError
+
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        what = f"{out.suffix!r} is not an image format" if out.suffix else "no extension"
+        raise ConfigError(f"--out {out}: {what}; end it in one of {', '.join(IMAGE_SUFFIXES)}")
+    return out
 
 
 def refuse_overwrite(out: Path, *inputs) -> None:
@@ -153,7 +166,7 @@ def output_paths(files: list[Path], out: str | None, suffix: str) -> list[Path]:
     from aekit.errors import ConfigError
 
     if out and len(files) == 1:
-        outs = [Path(out)]
+        outs = [check_image_suffix(Path(out))]
     elif out:
         outs = [Path(out) / f"{f.stem}{suffix}.png" for f in files]
     else:
@@ -202,13 +215,24 @@ def check_codes(z, latent: int, what: str):
     return z
 
 
+def check_suffix(out: Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """``out`` when it ends in one of ``suffixes``; else a one-line error before any work
+    (NumPy would append its own extension: codes.txt.npy, and a run's model.safetensors.npy)."""
+    from aekit.errors import ConfigError
+
+    if out.suffix.lower() not in suffixes:
+        raise ConfigError(f"--out {out}: {what}; end it in {' or '.join(suffixes)}")
+    return out
+
+
 def encode(args, run) -> int:
-    out = Path(args.out)
+    out = check_suffix(Path(args.out), (".npy",), "the codes are written as a .npy array")
     refuse_overwrite(out, args.data, out.with_name(out.stem + "_labels.npy"), args.data)
     data = run.data(args.split, args.data, args.data_dir)
     codes = run.encode(run.unit(data))
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, codes.numpy())
+    with open(out, "wb") as f:  # this very name: np.save(path) appends .npy to codes.NPY
+        np.save(f, codes.numpy())
     print(f"{out}  ({len(codes)} codes of size {codes.shape[1]} from {data.name} {data.split})")
     if data.labels is not None:
         lab = out.with_name(out.stem + "_labels.npy")
@@ -223,31 +247,45 @@ def decode(args, run) -> int:
     from aekit.errors import DataError
 
     model = run.model
-    refuse_overwrite(Path(args.out), args.codes)
+    what = "the images are written as an .npz of arrays or a .png grid"
+    out = check_suffix(Path(args.out), (".npz", ".png"), what)
+    if out.suffix.lower() == ".png":
+        _need_images(model, "a .png grid")
+    refuse_overwrite(out, args.codes)
     try:
-        z = np.load(args.codes, allow_pickle=False)
-    except (OSError, ValueError) as e:
+        with open(args.codes, "rb") as f:
+            magic = f.read(6)
+        z = np.load(args.codes, allow_pickle=False) if magic == b"\x93NUMPY" else None
+    except (OSError, ValueError, EOFError) as e:
         raise DataError(f"cannot read codes from {args.codes!r} ({e}); pass a .npy file") from None
+    if not magic:
+        raise DataError(f"{args.codes!r} is empty (0 bytes); pass codes saved with np.save")
+    if z is None:  # a text file, an .npz, ...: np.load's own error speaks of allow_pickle=
+        raise DataError(
+            f"{args.codes!r} is not a NumPy .npy file (no .npy header); "
+            "save the codes with np.save, e.g. by `aekit encode`"
+        )
     if not isinstance(z, np.ndarray) or not np.issubdtype(z.dtype, np.number):
         raise DataError(f"{args.codes!r} is not one array of numbers; save the codes with np.save")
     if np.iscomplexobj(z):
         raise DataError(f"{args.codes!r} holds complex numbers; codes are real")
     z = check_codes(torch.as_tensor(np.asarray(z, dtype=np.float32)), model.latent_dim, "codes")
     x = run.decode(z)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".png":
-        _need_images(model, "a .png grid")
         save_grid(x, out)
     elif len(model.input_shape) == 3:
-        np.savez_compressed(out, x=(x.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+        x8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        with open(out, "wb") as f:  # this very name (np.savez_compressed(path) appends .npz)
+            np.savez_compressed(f, x=x8)
     else:  # table rows: back to the original feature units
         d = run.info["data"]
         if d.get("lo") is not None:
             lo, hi = torch.tensor(d["lo"]), torch.tensor(d["hi"])
             x = x * (hi - lo) + lo
         names = {"features": np.array(d["features"])} if d.get("features") else {}
-        np.savez_compressed(out, x=x.numpy(), **names)
+        with open(out, "wb") as f:
+            np.savez_compressed(f, x=x.numpy(), **names)
     print(f"{out}  ({len(x)} samples)")
     return 0
 

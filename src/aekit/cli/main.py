@@ -97,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aekit: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("aekit: error: out of memory; use smaller sizes or --limit", file=sys.stderr)
+        # no command has a --limit option: name the config key that keeps part of the data
+        print(
+            "aekit: error: out of memory; use smaller sizes or less data "
+            "(e.g. --set data.limit=N when training)",
+            file=sys.stderr,
+        )
         return 2
     except Exception as e:  # a bug: one line here, the traceback in a file (or on screen, -v)
         if args.verbose:

@@ -32,6 +32,15 @@ KINDS = (
     "samples",
 )
 DPI = 100
+#: the range of each kind's counts: a figure of more images than `aekit generate --n` draws
+#: (4096) takes gigabytes (a 100000-image grid was killed for memory) and shows nothing more
+SIZES = {
+    "samples": {"n": (1, 4096)},
+    "recon": {"n": (1, 64)},
+    "manifold": {"n": (1, 64)},
+    "traversal": {"steps": (2, 64)},
+    "interpolation": {"steps": (2, 64), "pairs": (1, 64)},
+}
 
 
 class RunFigures:
@@ -138,6 +147,7 @@ class RunFigures:
         from aekit.viz.latent import manifold_grid
 
         self.need_images("manifold")
+        check_options("manifold", {"dims": dims})
         z = self.codes.double()
         L = z.shape[1]
         dims = tuple(int(d) for d in dims) if L >= 2 else (0, 0)
@@ -155,6 +165,10 @@ class RunFigures:
 
         self.need_images("traversal")
         z = self.codes
+        if dims is not None and not all(0 <= d < z.shape[1] for d in dims):
+            raise ConfigError(
+                f"dims {list(dims)} out of range for a {z.shape[1]}-D code; use 0..{z.shape[1] - 1}"
+            )
         scale = z.std(0) if len(z) > 1 else torch.ones(z.shape[1])  # one code: no spread
         return traversal_grid(self.model, z.mean(0), scale, dims, steps, span)
 
@@ -208,10 +222,11 @@ class RunFigures:
     # -- writing ------------------------------------------------------------------------------
     def write(self, kind: str, **options: Any) -> list[Path]:
         """Write one figure kind to plots/; returns the files written."""
-        plots = self.run_dir / PLOTS
-        plots.mkdir(exist_ok=True)
         name, opts = parse_kind(kind)
         opts.update(options)
+        check_options(name, opts)
+        plots = self.run_dir / PLOTS
+        plots.mkdir(exist_ok=True)
         if name == "animation":
             return [self.animation(**opts)]
         if name == "decode":
@@ -251,10 +266,36 @@ def parse_kind(kind: str) -> tuple[str, dict[str, Any]]:
             f"unknown figure kind {kind!r}; choose one of: {', '.join(KINDS)}, decode:Z1,Z2,..."
         )
     if arg and name == "latent":
+        from aekit.viz.latent import PROJECTIONS
+
+        if arg not in PROJECTIONS:
+            raise ConfigError(
+                f"unknown projection in {kind!r}; write latent:pca, latent:tsne or latent:codes"
+            )
         return name, {"method": arg}
     if arg and name == "weights":
         return name, {"which": arg}
     return name, {}
+
+
+def check_options(name: str, opts: dict[str, Any]) -> None:
+    """Raise ConfigError on a count of figure ``name`` out of its range (:data:`SIZES`) or on a
+    manifold over one code unit twice; before any work, so nothing is written."""
+    for key, (lo, hi) in SIZES.get(name, {}).items():
+        v = opts.get(key)
+        if v is not None and not lo <= v <= hi:
+            raise ConfigError(f"--kind {name}: --{key} must be between {lo} and {hi}; got {v}")
+    dims = opts.get("dims")
+    if name == "manifold" and dims is not None:
+        if min(dims) < 0:
+            raise ConfigError(
+                f"--dims {' '.join(map(str, dims))}: code units are numbered from 0, e.g. --dims 0 1"
+            )
+        if len(set(dims)) < 2:
+            raise ConfigError(
+                f"--dims {' '.join(map(str, dims))}: the manifold needs two different code "
+                "units, one per axis, e.g. --dims 0 1"
+            )
 
 
 def check_kinds(kinds: list[str]) -> None:

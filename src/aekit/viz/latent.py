@@ -11,6 +11,9 @@ from aekit.viz._mpl import Figure
 from aekit.viz.grids import tile, to_display
 from aekit.viz.palette import COLORS, class_style
 
+#: what ``latent_scatter`` draws the codes with: "auto" is the codes themselves up to 2-D, PCA above
+PROJECTIONS = ("auto", "codes", "pca", "tsne")
+
 
 def latent_scatter(
     codes: torch.Tensor,
@@ -28,7 +31,7 @@ def latent_scatter(
     if len(z) > max_points:
         keep = np.random.default_rng(seed).choice(len(z), max_points, replace=False)
         z, y = z[keep], None if y is None else y[keep]
-    if method not in ("auto", "codes", "pca", "tsne"):
+    if method not in PROJECTIONS:
         raise ValueError(f"unknown projection {method!r}; choose codes, pca or tsne")
     xy, (xlabel, ylabel), how = _project(z, method, seed)
     fig = Figure(figsize=(6, 5))
