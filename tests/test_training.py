@@ -179,7 +179,17 @@ def test_batch_larger_than_data_is_an_error(runs):
 
 def test_overcomplete_without_regulariser_warns(runs, caplog):
     train(quick(runs, model={"latent_dim": 100}, train={"epochs": 1}))
-    assert "learn the identity" in caplog.text
+    assert "learn the identity" in caplog.text and "at most 63 (--latent-dim" in caplog.text
+    assert "--model sparse" in caplog.text
+
+
+def test_the_tabular_models_overcomplete_warning_gives_only_the_fix_that_applies(caplog):
+    """Noise and --model sparse are for images and plain rows, not the tabular model."""
+    from aekit.training.setup import overcomplete_warning
+
+    model = aekit.create_model("tabular", (3,), "01", latent_dim=8)
+    overcomplete_warning(model, Config())
+    assert "learn the identity" in caplog.text and "sparse" not in caplog.text
 
 
 def test_denoising_input_is_corrupted_target_clean(runs, monkeypatch):

@@ -282,14 +282,18 @@ def overcomplete_warning(model, cfg: Config) -> None:
 
     unregularised = type(model).regularizers is Autoencoder.regularizers
     if model.latent_dim > model.input_dim and cfg.data.noise == "none" and unregularised:
+        other_fixes = (
+            ", or add noise (--set data.noise=gaussian --set data.noise_level=0.3) or a sparsity "
+            "penalty (--model sparse)"
+        )
         log.warning(
             "latent size %d exceeds the input size %d and nothing regularises the code: the model "
             "can learn the identity. Use a latent size of at most %d (--latent-dim; latent_dim= "
-            "in Python), or add noise (--set data.noise=gaussian --set data.noise_level=0.3) "
-            "or a sparsity penalty (--model sparse).",
+            "in Python)%s.",
             model.latent_dim,
             model.input_dim,
             max(1, model.input_dim - 1),
+            "" if model.registry_name == "tabular" else other_fixes,  # its own loss per column
         )
 
 
