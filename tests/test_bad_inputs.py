@@ -83,6 +83,8 @@ CASES = {
     "train: a run name that climbs out of --out": [*TRAIN, "--name", "../escape"],
     "train: a run name with a slash": [*TRAIN, "--name", "a/b"],
     "train: an absolute run name": [*TRAIN, "--name", f"{W}/abs"],
+    "eval: a likelihood for a model without one": ["eval", RUN, "--nll-samples", "5"],
+    "eval: negative likelihood samples": ["eval", RUN, "--nll-samples", "-1"],
     "train: image size for a built-in array": [*TRAIN, "--image-size", "16", "16"],
     "train: grayscale for a built-in array": [*TRAIN, "--set", "data.grayscale=true"],
     "train: val_fraction 1": [*TRAIN, "--set", "data.val_fraction=1"],

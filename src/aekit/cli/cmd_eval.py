@@ -31,11 +31,19 @@ def add_parser(sub) -> list[str]:
 
 
 def run(args) -> int:
+    from aekit.errors import ConfigError
     from aekit.evaluation.evaluate import format_table
     from aekit.report.texts import readable_metrics
     from aekit.run import EVAL, Run, atomic_write_text
 
     run = Run.load(args.run_dir)
+    if args.nll_samples < 0:
+        raise ConfigError(f"--nll-samples is a number of samples, >= 1; got {args.nll_samples}")
+    if args.nll_samples and not run.model.variational:
+        raise ConfigError(
+            f"--nll-samples estimates a variational model's likelihood, and {run.path.name} "
+            f"is a {run.info['model']['name']} model: drop --nll-samples"
+        )
     default = args.data is None and args.split == "test"
     res = run.evaluate(args.split, args.data, args.data_dir, args.nll_samples, write=default)
     out = run.path / EVAL
