@@ -249,6 +249,7 @@ CASES = {
     "explore: missing run": ["explore", f"{W}/nope", "--no-browser"],
     "summary: missing run": ["summary", f"{W}/nope"],
     "summary: unknown model": ["summary", "nope"],
+    "summary: a training setting": ["summary", "--data", "digits", "--set", "train.lr=1"],
     "unknown command": ["trian"],
 }
 

@@ -90,3 +90,17 @@ def test_out_of_memory_advises_no_option_the_commands_lack(monkeypatch, capsys):
     assert cli.main(["datasets"]) == 2
     err = capsys.readouterr().err
     assert "--limit" not in err and "--set data.limit=" in err
+
+
+def test_output_into_a_reader_that_stops_early_ends_quietly():
+    """`aekit models | head -1` printed "aekit: error: cannot use: Broken pipe"."""
+    import subprocess
+    import sys
+
+    code = "import sys; from aekit.cli.main import main; sys.exit(main(['models']))"
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    p.stdout.close()  # the reader is gone before the first line
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and err == ""

@@ -49,6 +49,7 @@ def run(args) -> int:
 def summary_text(args) -> str:
     import aekit
     from aekit.config import parse_set
+    from aekit.errors import ConfigError
     from aekit.run import SUMMARY
 
     if args.target:
@@ -60,6 +61,13 @@ def summary_text(args) -> str:
             return head + layers.read_text().rstrip("\n")
         return head + aekit.model_summary(run.model, trainable=False)
     data = aekit.load_dataset(args.data, args.data_dir, "val")
-    overrides = parse_set(args.set).get("model", {})
+    sections = parse_set(args.set)
+    if set(sections) - {"model"}:
+        other = sorted(set(sections) - {"model"})
+        raise ConfigError(
+            f"summary builds a model: --set takes model.KEY=VALUE, not {', '.join(other)} "
+            "settings (those belong to aekit train)"
+        )
+    overrides = sections.get("model", {})
     model = aekit.create_model(args.model, data.sample_shape, **overrides)
     return f"{args.model} for {args.data} {data.sample_shape}\n" + aekit.model_summary(model)

@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     # the trainer re-checks while it trains (training/threads.py)
     ThreadPolicy("auto").apply(quiet=True)
     try:
-        return handlers[args.command].run(args) or 0
+        code = handlers[args.command].run(args) or 0
+        sys.stdout.flush()  # here, so that a reader gone early is met by the handler below
+        return code
     except TrainingInterrupted as e:  # a checkpoint was written: the message says how to go on
         print(f"aekit: {e}", file=sys.stderr)
         return 130
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aekit: interrupted; files written so far are kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `aekit ... | head`: the reader has what it wanted; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python's own recipe)
+        return 141  # as a process killed by SIGPIPE, like `seq 1 1000000 | head -1`
     except OSError as e:  # a read-only or full folder, a missing file: the user's to fix
         where = f" {e.filename}" if e.filename else ""
         print(f"aekit: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
