@@ -78,6 +78,12 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     os.chmod(path, _file_mode())
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file (not a folder) at ``folder`` or at one of its parents, where there is one:
+    making the folder would fail on it."""
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """``write(tmp)`` then rename over ``path``: a reader sees the old file or the new one, never
     half of one; when the write fails (disk full, read-only folder) no ``*.tmp`` is left."""

@@ -4,9 +4,12 @@ with ``--task oneclass`` the one-class anomaly benchmark (aekit.oneclass)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
+
+from aekit.run import atomic_write_text, file_in_the_way
 
 
 def add_parser(sub) -> list[str]:
@@ -25,7 +28,11 @@ def add_parser(sub) -> list[str]:
         "on the test set (Ruff et al. 2018)",
     )
     p.add_argument(
-        "--data", "--dataset", default="mnist", help="mnist or fashion-mnist (default: mnist)"
+        "--data",
+        "--dataset",
+        default="mnist",
+        choices=["mnist", "fashion-mnist"],
+        help="the 28x28 sets the rows and the published numbers are for (default: mnist)",
     )
     p.add_argument("--data-dir", help="folder with the IDX files, e.g. ../shared/datasets/mnist")
     p.add_argument(
@@ -45,6 +52,21 @@ def add_parser(sub) -> list[str]:
     return ["bench"]
 
 
+def out_path(given: str | None, default: str) -> Path:
+    """The Markdown file to write, checked (and its folder made) before hours of training."""
+    from aekit.errors import ConfigError
+
+    out = Path(given or default)
+    if out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a folder; name a file, e.g. {out / default}")
+    if (in_way := file_in_the_way(out.parent)) is not None:
+        raise ConfigError(f"--out {str(out)!r}: {str(in_way)!r} is a file, not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)  # as `aekit train --out` makes its folder
+    if not os.access(out.parent, os.W_OK):
+        raise ConfigError(f"--out {str(out)!r}: cannot write in {str(out.parent)!r}")
+    return out
+
+
 def run(args) -> int:
     if args.task == "oneclass":
         return run_oneclass(args)
@@ -62,10 +84,10 @@ def run(args) -> int:
             f"{r['model']} ({r['latent']}): {sse:.2f} squared error per test image", file=sys.stderr
         )
 
+    out = out_path(args.out, f"bench-{args.data}{'-quick' if args.quick else ''}.md")
     results = run_bench(rows, args.data, args.data_dir, args.quick, args.runs, on_row=show)
     text = "\n".join(header_lines(args.data, args.quick)) + "\n\n" + markdown_table(results) + "\n"
-    out = Path(args.out or f"bench-{args.data}{'-quick' if args.quick else ''}.md")
-    out.write_text(text)
+    atomic_write_text(out, text)
     print(text, end="")
     print(f"written: {out}")
     return 0
@@ -99,14 +121,14 @@ def run_oneclass(args) -> int:
         cells = ", ".join(f"{r['detector']} {r['auroc']:.1f}" for r in rows)
         print(f"class {r0['class']} seed {r0['seed']}: {cells}", file=sys.stderr)
 
+    out = out_path(args.out, f"bench-oneclass-{args.data}.md")
     start = time.perf_counter()
     rows = run_oneclass(args.data, args.data_dir, classes, range(args.seeds), cfg, on_rows=show)
     text = (
         f"One-class AUROC (%) on {args.data}, mean±std over {args.seeds} seed(s); "
         f"{time.perf_counter() - start:.0f} s in all\n\n{markdown_table(rows, args.data)}\n"
     )
-    out = Path(args.out or f"bench-oneclass-{args.data}.md")
-    out.write_text(text)
+    atomic_write_text(out, text)
     print(text, end="")
     print(f"written: {out}")
     return 0

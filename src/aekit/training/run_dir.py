@@ -23,6 +23,7 @@ from aekit.run import (  # noqa: F401
     WEIGHTS,
     atomic_write,
     atomic_write_text,
+    file_in_the_way,
     load_model,
     read_metrics,
     read_run_config,
@@ -48,7 +49,7 @@ def write_run_config(run_dir: Path, info: dict[str, Any]) -> None:
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
     """Create runs/<name>; if it exists, runs/<name>-2, -3, ... (never overwrite a run)."""
     base = Path(out_dir)
-    in_way = next((p for p in (base, *base.parents) if p.exists() and not p.is_dir()), None)
+    in_way = file_in_the_way(base)
     if in_way is not None:
         raise ConfigError(
             f"run folders go in the folder {str(base)!r}, but {str(in_way)!r} is a file: pass "
