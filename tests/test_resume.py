@@ -275,11 +275,21 @@ def test_a_killed_run_says_it_is_unfinished_and_how_to_go_on(runs, capsys):
     with pytest.raises(KeyboardInterrupt):  # in epoch 2, after epoch 1's checkpoint
         train(cfg, [StopAtStep(9 + 3)])
     killed = next(runs.iterdir())
-    said = f"unfinished: stopped after epoch 1 of 3; `aekit train --resume {killed}` continues it"
+    said = (
+        f"unfinished: stopped after epoch 1 of 3; `aekit train --resume {killed}` continues it "
+        "from its checkpoint at epoch 1"
+    )
     assert said in model_card(killed)
     assert "None epochs" not in model_card(killed)
     assert main(["eval", str(killed)]) == 0
     assert f"note: this run is {said}" in capsys.readouterr().out
+    state = killed / "checkpoint" / "state.json"
+    saved = state.read_text()
+    state.write_text(saved.replace('"world_size": 1', '"world_size": 2'))
+    assert "`torchrun --standalone --nproc_per_node=2 -m aekit.cli.main train --resume" in (
+        model_card(killed)
+    )
+    state.write_text(saved)
     train(None, resume=killed)
     assert "unfinished" not in model_card(killed)
 

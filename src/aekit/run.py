@@ -269,9 +269,20 @@ class Run:
             done = max((r["epoch"] for r in self.history), default=0)
         except (ValueError, KeyError):  # an unreadable log: say what is known
             done = "?"
+        from aekit.training.checkpoint import STATE
+
+        state = self.path / CHECKPOINT / STATE
+        try:
+            ckpt = json.loads(state.read_text())
+            at, world = int(ckpt["epoch"]), int(ckpt.get("world_size", 1))
+        except (OSError, ValueError, KeyError, TypeError):  # none, or torn: nothing to resume
+            return f"unfinished: stopped after epoch {done} of {planned}, with no checkpoint"
+        cmd = f"aekit train --resume {self.path}"
+        if world > 1:
+            cmd = f"torchrun --standalone --nproc_per_node={world} -m aekit.cli.main " + cmd[6:]
         return (
-            f"unfinished: stopped after epoch {done} of {planned}; "
-            f"`aekit train --resume {self.path}` continues it"
+            f"unfinished: stopped after epoch {done} of {planned}; `{cmd}` continues it from "
+            f"its checkpoint at epoch {at}"
         )
 
     @property
