@@ -250,6 +250,8 @@ CASES = {
     "summary: missing run": ["summary", f"{W}/nope"],
     "summary: unknown model": ["summary", "nope"],
     "summary: a training setting": ["summary", "--data", "digits", "--set", "train.lr=1"],
+    "train: an empty recipe name": [*TRAIN, "--recipe", ""],
+    "train: two recipes": [*TRAIN, "--recipe", "quickstart", "--recipe", "fc-mnist"],
     "bench: --out under a file": ["bench", "--quick", "--out", f"{W}/a_file/b.md"],
     "bench: --out is a folder": ["bench", "--quick", "--out", f"{W}/not_a_run"],
     "bench: data it has no rows for": ["bench", "--data", "digits"],

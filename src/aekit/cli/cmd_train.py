@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from aekit.cli.flags import Once
 from aekit.config import (
     Config,
     Loss,
@@ -67,8 +68,12 @@ def add_parser(sub) -> list[str]:
         help="continue RUN_DIR from its last checkpoint, in place, with its own settings; "
         "--epochs N (or --set train.epochs=N) extends a finished run",
     )
-    p.add_argument("--recipe", help="start from a classic experiment (`aekit recipes`)")
-    p.add_argument("--config", help="a run.toml file with [data] [model] [train] [run] sections")
+    p.add_argument(
+        "--recipe", action=Once, help="start from a classic experiment (`aekit recipes`)"
+    )
+    p.add_argument(
+        "--config", action=Once, help="a run.toml file with [data] [model] [train] [run] sections"
+    )
     p.add_argument(
         "--set",
         action="append",

@@ -8,6 +8,18 @@ RUN_DIR = "a run folder made by `aekit train`"
 SPLITS = ("all", "train", "val", "test")
 
 
+class Once(argparse.Action):
+    """An option given at most once: a second value is an error, not a silent override."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) != self.default:
+            parser.error(
+                f"{option_string} given twice ({getattr(namespace, self.dest)!r} and "
+                f"{values!r}); give it once"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def add_run_and_data(
     p: argparse.ArgumentParser,
     split: str,

@@ -91,7 +91,7 @@ def layered_config(
     the finished config checked as a whole (:meth:`Config.check`); nothing is shared with
     ``base``."""
     cfg = base if base is not None else Config()
-    if recipe:
+    if recipe is not None:  # "" too: an unset shell variable is not "no recipe"
         cfg = apply_config_dict(cfg, load_recipe(recipe)[0])
     for layer in (variant or {}, *layers):
         cfg = apply_config_dict(cfg, layer)
@@ -109,7 +109,7 @@ def recipe_configs(
     :func:`layered_config`; a variant's run is named ``<run name>-<variant>`` (see
     :func:`variant_run_name`). All are built, so all are checked, before any trains."""
     out = []
-    for vname, overrides in recipe_variants(recipe) if recipe else [(None, {})]:
+    for vname, overrides in recipe_variants(recipe) if recipe is not None else [(None, {})]:
         cfg = layered_config(*layers, recipe=recipe, variant=overrides, base=base)
         if vname is not None:
             name = variant_run_name(cfg.run.name, recipe, vname, cfg.data.name)
