@@ -277,3 +277,22 @@ def test_weights_saved_before_term_scales_load_with_scale_one(detector):
     del state["term_scale"]
     model.load_state_dict(state)
     assert model.term_scale.tolist() == [1.0] * len(model.column_names)
+
+
+def test_an_infinite_number_in_a_float_column_is_named_at_fit_and_at_scoring():
+    """A float column skipped the check: fit ended in "the loss became NaN ... --lr" and
+    scoring in NearestNeighbors' "Input X contains NaN"."""
+    import pandas as pd
+
+    from aekit.errors import DataError
+    from aekit.sklearn import AutoencoderAnomalyDetector
+
+    df = pd.DataFrame(
+        {"a": np.linspace(0, 1, 40), "b": np.linspace(1, 0, 40), "c": list("xy") * 20}
+    )
+    bad = df.assign(a=[0.5, np.inf, *df.a[2:]])
+    with pytest.raises(DataError, match=r"column 'a' holds an infinite value \(row 2\)"):
+        AutoencoderAnomalyDetector(hidden=[4], epochs=1).fit(bad)
+    det = AutoencoderAnomalyDetector(hidden=[4], epochs=1).fit(df)
+    with pytest.raises(DataError, match="infinite"):
+        det.decision_function(bad)

@@ -114,7 +114,19 @@ def as_number(v) -> float | None:
 def number_column(name: str, col: np.ndarray) -> np.ndarray:
     """(N,) float64 with NaN for missing cells; DataError naming the first cell that is text."""
     if col.dtype.kind in "biuf":
-        return col.astype(np.float64)
+        out = col.astype(np.float64)
+    else:
+        out = _parsed_numbers(name, col)
+    if np.isinf(out).any():
+        i = int(np.flatnonzero(np.isinf(out))[0])
+        raise DataError(
+            f"column {name!r} holds an infinite value (row {i + 1}); fix or empty the cell"
+        )
+    return out
+
+
+def _parsed_numbers(name: str, col: np.ndarray) -> np.ndarray:
+    """Cells of an object column as float64 (NaN where missing); DataError at the first text."""
     out = np.full(len(col), np.nan)
     for i, v in enumerate(col):
         if is_missing(v):
@@ -126,8 +138,6 @@ def number_column(name: str, col: np.ndarray) -> np.ndarray:
                 "cell, or make the column categorical (a pandas 'category' dtype)"
             )
         out[i] = f
-    if np.isinf(out).any():
-        raise DataError(f"column {name!r} holds an infinite value; fix or empty the cell")
     return out
 
 
