@@ -20,6 +20,7 @@ from sklearn.utils.estimator_checks import (
     check_transformers_unfitted,
 )
 
+from aekit.errors import ConfigError
 from aekit.sklearn import AutoencoderAnomalyDetector, AutoencoderReducer
 
 # fit's run folder is a temporary one: its end-of-run figures are drawn and deleted
@@ -205,3 +206,17 @@ def test_the_float64_model_follows_changes_to_the_fitted_one_and_is_not_pickled(
     blob = pickle.dumps(det)
     assert "_model64_cache" not in det.__getstate__() and "_model64_cache" in det.__dict__
     np.testing.assert_allclose(pickle.loads(blob).decision_function(X), before, rtol=1e-12)
+
+
+def test_the_reducer_scores_itself_for_grid_search_and_refuses_a_width_as_text(digits):
+    """GridSearchCV needed a `scoring`; hidden="64" became layers of 6 and 4."""
+    from sklearn.model_selection import GridSearchCV
+
+    X = digits[0][:300]
+    grid = {"latent_dim": [1, 8]}
+    g = GridSearchCV(AutoencoderReducer(hidden=[32], epochs=4), grid, cv=2).fit(X)
+    scores = g.cv_results_["mean_test_score"]
+    assert np.all((scores < 0) & (scores > -1))  # minus a mean squared error in [0, 1] units
+    assert g.best_params_ == {"latent_dim": 8} and scores[1] > scores[0]
+    with pytest.raises(ConfigError, match=r"hidden=\[64\]; got '64'"):
+        AutoencoderReducer(hidden="64", epochs=1).fit(X)

@@ -22,6 +22,7 @@ from aekit.evaluation.contributions import (
     TableScore,
     column_contributions,
     is_table,
+    table_scores,
     top_contributions,
 )
 
@@ -76,6 +77,10 @@ class _AutoencoderEstimator(BaseEstimator):
         opts = dict(self.model_options or {})
         model = {"name": name, "latent_dim": self.latent_dim, **opts, **table}
         if self.hidden is not None:
+            if isinstance(self.hidden, str | bytes) or not hasattr(self.hidden, "__iter__"):
+                raise ConfigError(
+                    f"hidden is a list of layer widths, e.g. hidden=[64]; got {self.hidden!r}"
+                )
             model["hidden"] = list(self.hidden)
         return model
 
@@ -245,6 +250,22 @@ class AutoencoderReducer(TransformerMixin, _AutoencoderEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "model_")
         return np.array([f"autoencoderreducer{i}" for i in range(self.model_.latent_dim)])
+
+    @torch.no_grad()
+    def score(self, X, y=None) -> float:
+        """Minus the mean reconstruction error of X, higher is better (as ``PCA.score``, a
+        log-likelihood, is), so that ``GridSearchCV`` needs no ``scoring``: the mean squared
+        error per value in [0, 1] units, X clipped to the training range first (a feature
+        constant in one fold's training rows would otherwise scale another fold's values by
+        1e12); for a table, the mean of its column terms."""
+        x = self._to_model(X).double()
+        model = self._model64()
+        if self.table_spec_ is not None:
+            return -float(np.mean(table_scores(model, x)))
+        pr = model.pixel_range
+        unit = from_range(x, pr).clamp(0, 1)
+        rec = from_range(model.reconstruct(to_range(unit, pr)), pr)
+        return -float((rec - unit).pow(2).mean())
 
 
 class AutoencoderAnomalyDetector(_AutoencoderEstimator):
