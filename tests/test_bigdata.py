@@ -161,6 +161,19 @@ def test_pack_refuses_to_overwrite_its_input_folder(tmp_path):
     assert (tmp_path / "set.npy").is_dir()
 
 
+def test_pack_of_mixed_sizes_suggests_only_its_own_flag(tmp_path, capsys):
+    from PIL import Image
+
+    from aekit.cli.main import main
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "imgs" / "a.png")
+    Image.new("L", (9, 7)).save(tmp_path / "imgs" / "b.png")
+    assert main(["data", "pack", str(tmp_path / "imgs"), "--out", str(tmp_path / "p.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "--image-size H W" in err and "--set" not in err  # pack has no --set
+
+
 def test_a_map_larger_than_memory_asks_for_each_batch_at_once(tmp_path, monkeypatch):
     x = np.arange(300 * 64, dtype=np.uint8).reshape(300, 8, 8)
     np.save(tmp_path / "m.npy", x)

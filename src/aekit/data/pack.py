@@ -112,7 +112,7 @@ def _scan(files: list[Path], size, grayscale, name: str) -> tuple[tuple[int, int
             raise DataError(
                 f"cannot read image {str(f)!r} ({e}); remove or replace the file"
             ) from None
-    check_one_size(sizes, size, name)
+    check_one_size(sizes, size, name, how="--image-size H W")  # pack has no --set
     if grayscale is None:
         grayscale = all(m in GREY_MODES or m.startswith("I") or m == "F" for m in modes)
     h, w = size if size is not None else next(iter(sizes))
