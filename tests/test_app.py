@@ -226,6 +226,16 @@ def test_grid_tiles_decodings_over_the_requested_rectangle(mlp):
         ("/api/decode", b"", "JSON body"),
         ("/api/decode", {"code": [1, 2]}, '{"z": [2 numbers]}'),
         ("/api/decode", {"z": [1, 2], "scale": 1000}, "scale"),
+        # integers too long for a float (400 digits) or for int() itself (5,000)
+        pytest.param("/api/decode", b'{"z": [1%s, 1]}' % (b"0" * 400), "within", id="z-big"),
+        pytest.param("/api/decode", b'{"z": [1%s, 1]}' % (b"0" * 5000), "within", id="z-huge"),
+        pytest.param(
+            "/api/grid", b'{"x": [0, 1%s], "y": [0, 1]}' % (b"0" * 400), "within", id="x-big"
+        ),
+        ("/api/grid", b'{"x": [0, 1], "y": [0, 1], "scale": 1e400}', "scale=inf"),
+        ("/api/decode", {"z": [1, 2], "scale": 2.9}, "scale=2.9"),  # not rounded down
+        ("/api/decode", {"z": [1, 2], "scale": "3"}, "whole number"),  # not read as text
+        ("/api/item?i=5&scale=2.5", None, "whole number"),
         ("/api/grid", {"x": [1, -1], "y": [0, 1]}, "low < high"),
         ("/api/grid", {"x": [-1, 1], "y": [0, 1], "n": 500}, "1 to 30"),
         ("/api/item?i=300", None, "0..299"),

@@ -161,6 +161,75 @@ def test_pack_refuses_to_overwrite_its_input_folder(tmp_path):
     assert (tmp_path / "set.npy").is_dir()
 
 
+def test_pack_refuses_an_existing_output_unless_forced_and_never_a_labels_file(tmp_path, capsys):
+    from aekit.cli.main import main
+
+    _png_folder(tmp_path / "good")
+    _png_folder(tmp_path / "other")
+    out, labels = tmp_path / "out.npy", tmp_path / "out_labels.npy"
+    assert main(["data", "pack", str(tmp_path / "good"), "--out", str(out)]) == 0
+    before = out.read_bytes(), labels.read_bytes()
+    for args in (["--out", str(labels)], ["--out", str(labels), "--force"], ["--out", str(out)]):
+        capsys.readouterr()
+        assert main(["data", "pack", str(tmp_path / "other"), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "out-2.npy" in err  # a free name to use instead
+    assert "labels file of" in err or "--force" in err
+    assert (out.read_bytes(), labels.read_bytes()) == before  # the first pack is intact
+    assert not list(tmp_path.glob("*labels_labels*")) and not list(tmp_path.glob("*.tmp"))
+    assert main(["data", "pack", str(tmp_path / "other"), "--out", str(out), "--force"]) == 0
+    assert len(np.load(out)) == len(np.load(labels)) == 12
+
+
+def test_pack_checks_its_output_paths_before_writing_anything(tmp_path, capsys):
+    from aekit.cli.main import main
+
+    _png_folder(tmp_path / "imgs")
+    (tmp_path / "isdir.npy").mkdir()
+    cases = [("isdir.npy", "is a folder"), ("nodir/x.npy", "create the folder")]
+    for out, expected in cases:
+        assert main(["data", "pack", str(tmp_path / "imgs"), "--out", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and ".tmp" not in err  # the user's path, not the temp file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "isdir.npy"]
+
+
+def test_pack_puts_the_data_in_place_before_its_labels(tmp_path, monkeypatch):
+    import os
+
+    from aekit.data import pack
+
+    _png_folder(tmp_path / "imgs")
+    out, labels = tmp_path / "p.npy", tmp_path / "p_labels.npy"
+    pack.pack_images(tmp_path / "imgs", out)
+    before = out.read_bytes(), labels.read_bytes()
+    replace = os.replace
+
+    def fail_on_data(src, dst):
+        if dst == out:
+            raise OSError(28, "No space left on device", str(src))
+        replace(src, dst)
+
+    monkeypatch.setattr(pack.os, "replace", fail_on_data)
+    with pytest.raises(aekit.errors.DataError, match="cannot write --out"):
+        pack.pack_images(tmp_path / "imgs", out, image_size=(4, 4), force=True)
+    assert (out.read_bytes(), labels.read_bytes()) == before  # old labels still match old data
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_pack_of_mixed_sizes_suggests_only_its_own_flag(tmp_path, capsys):
+    from PIL import Image
+
+    from aekit.cli.main import main
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("L", (8, 8)).save(tmp_path / "imgs" / "a.png")
+    Image.new("L", (9, 7)).save(tmp_path / "imgs" / "b.png")
+    assert main(["data", "pack", str(tmp_path / "imgs"), "--out", str(tmp_path / "p.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "--image-size H W" in err and "--set" not in err  # pack has no --set
+
+
 def test_a_map_larger_than_memory_asks_for_each_batch_at_once(tmp_path, monkeypatch):
     x = np.arange(300 * 64, dtype=np.uint8).reshape(300, 8, 8)
     np.save(tmp_path / "m.npy", x)

@@ -19,6 +19,11 @@ def add_parser(sub) -> list[str]:
     pk.add_argument("folder", metavar="DIR", help="folder of images (class sub-folders optional)")
     pk.add_argument("--out", required=True, help="the .npy to write, e.g. data.npy")
     pk.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out and its NAME_labels.npy (default: refuse)",
+    )
+    pk.add_argument(
         "--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H W"
     )
     colour = pk.add_mutually_exclusive_group()
@@ -46,7 +51,9 @@ def run(args) -> int:
         bars[0].update(done - bars[0].n)
 
     try:
-        packed = pack_images(args.folder, args.out, args.image_size, args.grayscale, progress)
+        packed = pack_images(
+            args.folder, args.out, args.image_size, args.grayscale, progress, force=args.force
+        )
     finally:
         for bar in bars:
             bar.close()

@@ -148,13 +148,19 @@ def load_images(files: list[Path], image_size=None, grayscale=None, name="images
     return Dataset(name, x, info={"source": "images", "n_files": len(files)})
 
 
-def check_one_size(sizes: set[tuple[int, int]], size, name: str) -> None:
-    """Refuse images of several sizes (H, W) unless ``size`` says what to resize them to."""
+def check_one_size(
+    sizes: set[tuple[int, int]],
+    size,
+    name: str,
+    how: str = "--image-size H W (or --set data.image_size=[28,28])",
+) -> None:
+    """Refuse images of several sizes (H, W) unless ``size`` says what to resize them to;
+    ``how`` names the options of the command that can set it."""
     if size is None and len(sizes) > 1:
         shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:3])
         raise DataError(
             f"images under {name!r} have {len(sizes)} different sizes H x W (e.g. {shown}); "
-            "set one with --image-size H W (or --set data.image_size=[28,28])"
+            f"set one with {how}"
         )
 
 
