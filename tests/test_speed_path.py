@@ -519,3 +519,17 @@ def test_flatten_gives_a_channels_last_batch_its_gradient_channels_last():
     (gc,) = torch.autograd.grad(Flatten()(c * 1).pow(2).sum(), c, create_graph=True)
     (gg,) = torch.autograd.grad(gc.sum(), c)
     assert torch.equal(gg, torch.full_like(c, 2.0))
+
+
+def test_a_bias_before_batchnorm_does_not_send_the_run_to_autograd(monkeypatch):
+    """Its gradient is 0 in exact arithmetic, float32 noise on both sides: 4.4e-8 against
+    2.4e-8 on these 200 digits switched the run to autograd, with a warning to the user."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from aekit.sklearn import AutoencoderReducer
+
+    said = []
+    monkeypatch.setattr(fastpath.logger, "warning", lambda *a: said.append(a[0] % a[1:]))
+    r = AutoencoderReducer(epochs=1, hidden=[32], latent_dim=2).fit(load_digits().data[:200])
+    assert said == [] and np.isfinite(r.history_[-1]["train_loss"])

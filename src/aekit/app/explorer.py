@@ -184,7 +184,7 @@ class Explorer:
         else:
             ab = torch.tensor([_numbers(body["xy"], 2, "xy")], dtype=torch.float64)
             z = self.plane_to_code(ab)
-        scale = _scale(body.get("scale", scale))
+        scale = _scale(body["scale"]) if "scale" in body else _scale(scale, query=True)
         unit = self._decode(z)[0]
         out = {"z": z[0].tolist(), "xy": self.code_to_plane(z)[0].tolist()}
         return out | self._picture(unit, scale)
@@ -229,7 +229,7 @@ class Explorer:
             raise BadRequest(
                 f"i={i} is not a point; there are {len(self.x)} (0..{len(self.x) - 1})"
             )
-        scale = _scale(scale)
+        scale = _scale(scale, query=True)
         with self._lock:
             rec = self.run.reconstruct(self.x[i : i + 1])[0]
         label = None if self.labels is None else int(self.labels[i])
@@ -288,14 +288,14 @@ def _count(n: int) -> str:
     return f"{n} number" if n == 1 else f"{n} numbers"
 
 
-def _scale(value: Any) -> int:
-    try:
-        s = int(value)
-    except (TypeError, ValueError):
-        s = None
-    if s is None or isinstance(value, bool) or not 1 <= s <= MAX_SCALE:
+def _scale(value: Any, query: bool = False) -> int:
+    """A request's ``scale``: a JSON integer from 1 to MAX_SCALE (2.9 or "3" is refused, not
+    rounded or read); with ``query``, also the digits of a URL's ``?scale=N``."""
+    if query and isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 5:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SCALE:
         raise BadRequest(f"scale={value!r} must be a whole number from 1 to {MAX_SCALE}")
-    return s
+    return value
 
 
 def _pixels(unit: torch.Tensor) -> np.ndarray:

@@ -26,13 +26,14 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from aekit.app.explorer import BadRequest, Explorer
+from aekit.app.explorer import MAX_ABS, BadRequest, Explorer
 from aekit.errors import AekitError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # bytes of a POST body
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+MAX_DIGITS = 300  # of a JSON integer: a float holds no more (and int() refuses 4,300)
 
 
 def page_html() -> bytes:
@@ -135,6 +136,17 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _json_int(text: str) -> int:
+    """json's ``parse_int``: an integer too long to be a float is refused as it is read, rather
+    than failing later where the request's numbers are used."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        raise BadRequest(
+            f"the body has a number of {digits:,} digits; send numbers within ±{MAX_ABS:g}"
+        )
+    return int(text)
+
+
 class Handler(BaseHTTPRequestHandler):
     server: ExploreServer
     protocol_version = "HTTP/1.1"
@@ -217,7 +229,7 @@ class Handler(BaseHTTPRequestHandler):
             )
         raw = self.rfile.read(n)
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_int=_json_int)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BadRequest(
                 f'the body is not JSON ({e}); send e.g. {{"z": [0.5, -1.0]}}'
