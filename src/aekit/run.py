@@ -56,6 +56,7 @@ METRICS = "metrics.jsonl"
 EVAL = "eval.json"
 PRIOR = "prior.json"
 CHECKPOINT = "checkpoint"
+CHECKPOINT_STATE = "state.json"  # in CHECKPOINT: the commit point (training/checkpoint.py)
 PLOTS = "plots"
 REPORT = "report.html"
 CARD = "README.md"
@@ -269,9 +270,7 @@ class Run:
             done = max((r["epoch"] for r in self.history), default=0)
         except (ValueError, KeyError):  # an unreadable log: say what is known
             done = "?"
-        from aekit.training.checkpoint import STATE
-
-        state = self.path / CHECKPOINT / STATE
+        state = self.path / CHECKPOINT / CHECKPOINT_STATE
         try:
             ckpt = json.loads(state.read_text())
             at, world = int(ckpt["epoch"]), int(ckpt.get("world_size", 1))

@@ -68,12 +68,8 @@ def add_parser(sub) -> list[str]:
         help="continue RUN_DIR from its last checkpoint, in place, with its own settings; "
         "--epochs N (or --set train.epochs=N) extends a finished run",
     )
-    p.add_argument(
-        "--recipe", action=Once, help="start from a classic experiment (`aekit recipes`)"
-    )
-    p.add_argument(
-        "--config", action=Once, help="a run.toml file with [data] [model] [train] [run] sections"
-    )
+    p.add_argument("--recipe", action=Once, help="a classic experiment (`aekit recipes`)")
+    p.add_argument("--config", action=Once, help="a run.toml: [data] [model] [train] [run]")
     p.add_argument(
         "--set",
         action="append",

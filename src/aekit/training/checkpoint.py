@@ -30,10 +30,17 @@ from aekit._registry import model_config
 from aekit._version import __version__
 from aekit.config import Config
 from aekit.errors import AekitError, ConfigError
-from aekit.run import CHECKPOINT, WEIGHTS, atomic_write_text, read_run_config, save_tensors
+from aekit.run import (
+    CHECKPOINT,
+    CHECKPOINT_STATE,
+    WEIGHTS,
+    atomic_write_text,
+    read_run_config,
+    save_tensors,
+)
 
 # inside checkpoint/ (the run folder's own names are aekit.run's)
-STATE = "state.json"  # the commit point: names the last complete set
+STATE = CHECKPOINT_STATE  # the commit point: names the last complete set
 RNG = "rng.safetensors"
 OPTIMIZER = "optimizer.pt"
 SET_FILES = (WEIGHTS, RNG, OPTIMIZER)  # one complete set, in checkpoint/epoch_NNNN/
