@@ -78,6 +78,45 @@ def spawn(world: int, tmp: Path, timeout: float = 120.0) -> None:
             pytest.fail(f"{world} DDP processes did not finish in {timeout} s")
 
 
+def _rank_with_own_epochs(rank: int, world: int, port: int, tmp: str) -> None:
+    """As _rank, but rank r trains 2 + r epochs: a job started with different settings."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    cfg = quick(Path(tmp) / "runs", **settings(Path(tmp)))
+    cfg["train"] = {**cfg["train"], "epochs": 2 + rank}
+    try:
+        Trainer(config_from_any(cfg)).run()
+    except aekit.ConfigError as e:
+        (Path(tmp) / f"rank{rank}.err").write_text(str(e))
+
+
+def test_processes_started_with_different_settings_are_refused_before_any_write(tmp_path):
+    """Rank 0 at 2 epochs and rank 1 at 3: rank 0 wrote a finished run and rank 1 ended in a
+    gloo "Connection closed by peer" internal error."""
+    digits = aekit.load_dataset("digits", split="all")
+    np.savez(tmp_path / "digits645.npz", x=digits.x[:645, 0].numpy(), y=digits.labels[:645].numpy())
+    ctx = mp.start_processes(
+        _rank_with_own_epochs,
+        args=(2, free_port(), str(tmp_path)),
+        nprocs=2,
+        join=False,
+        start_method="spawn",
+    )
+    deadline = time.monotonic() + 120
+    while not ctx.join(timeout=0.1):
+        assert time.monotonic() < deadline, "the job hung"
+    said = [(tmp_path / f"rank{r}.err").read_text() for r in (0, 1)]
+    assert "another rank has other settings" in said[0]
+    assert "this rank (1) has other train.epochs" in said[1]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_two_processes_match_one_process_at_the_same_global_batch_and_only_rank0_writes(
     tmp_path,
 ):

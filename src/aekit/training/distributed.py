@@ -12,6 +12,7 @@ to float rounding, for models whose batch statistics do not couple samples (no B
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -77,6 +78,32 @@ class Dist:
         box = [s]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def check_same(self, settings: dict) -> None:
+        """Refuse a job whose processes were started with different ``settings`` (a nested
+        dict: config sections, the data's fingerprint): each would train its own model, and the
+        job end in a collective error. Every rank raises the same ConfigError."""
+        if not self.enabled:
+            return
+        mine = json.dumps(settings, sort_keys=True, default=str)
+        first = json.loads(self.broadcast_str(mine))
+        differ = sorted(
+            f"{section}.{k}"
+            for section in settings
+            for k in set(settings[section]) | set(first.get(section, {}))
+            if settings[section].get(k) != first.get(section, {}).get(k)
+        )
+        flags = self.all_sum(torch.tensor([float(bool(differ))], device=_comm_device()))
+        if flags.item() > 0:
+            where = (
+                f"this rank ({self.rank}) has other {', '.join(differ)}"
+                if differ
+                else ("another rank has other settings")
+            )
+            raise ConfigError(
+                f"the torchrun processes were started with different settings: {where} than "
+                "rank 0; start every process with the same command and data"
+            )
 
     @property
     def backend(self) -> str | None:

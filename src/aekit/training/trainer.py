@@ -122,6 +122,9 @@ class Trainer:
                     self.cfg, self.dist, device_name, self._model, self.resume, self.fit_defaults
                 )
                 self.cfg = s.cfg  # with the defaults fitted to the data
+                same = {k: v for k, v in s.cfg.to_dict().items() if k in ("data", "model", "train")}
+                same["data"]["fingerprint"] = s.info["data"]["fingerprint"]
+                self.dist.check_same(same)  # before the first write (run.* may differ by rank)
                 if s.resume is None and self._model is None:  # before the folder: it can fail
                     s.model.init_from_data(s.batches)
                 state, metrics = self._open_run(s, stack)
