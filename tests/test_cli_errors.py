@@ -104,3 +104,12 @@ def test_output_into_a_reader_that_stops_early_ends_quietly():
     p.stdout.close()  # the reader is gone before the first line
     err = p.stderr.read().decode()
     assert p.wait() == 141 and err == ""
+
+
+def test_under_torchrun_each_error_line_names_its_rank(monkeypatch, capsys):
+    """Every process prints its own line (one rank's may differ from the others'): without the
+    rank, N identical-looking lines read as one error repeated."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert cli.main(["train", "--recipe", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("aekit[rank 1]: error: unknown recipe 'nope'")

@@ -65,6 +65,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, handlers
 
 
+def who() -> str:
+    """The name an error line starts with: "aekit", or under torchrun "aekit[rank N]", as
+    each process prints its own line and one rank's may differ from the others'."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return f"aekit[rank {os.environ.get('RANK', '?')}]"
+    return "aekit"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
@@ -81,30 +89,31 @@ def main(argv: list[str] | None = None) -> int:
     # the whole command (loading, evaluation, figures) on the cores other processes leave free;
     # the trainer re-checks while it trains (training/threads.py)
     ThreadPolicy("auto").apply(quiet=True)
+    me = who()
     try:
         code = handlers[args.command].run(args) or 0
         sys.stdout.flush()  # here, so that a reader gone early is met by the handler below
         return code
     except TrainingInterrupted as e:  # a checkpoint was written: the message says how to go on
-        print(f"aekit: {e}", file=sys.stderr)
+        print(f"{me}: {e}", file=sys.stderr)
         return 130
     except AekitError as e:
-        print(f"aekit: error: {one_line(e)}", file=sys.stderr)
+        print(f"{me}: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("aekit: interrupted; files written so far are kept", file=sys.stderr)
+        print(f"{me}: interrupted; files written so far are kept", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `aekit ... | head`: the reader has what it wanted; say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python's own recipe)
         return 141  # as a process killed by SIGPIPE, like `seq 1 1000000 | head -1`
     except OSError as e:  # a read-only or full folder, a missing file: the user's to fix
         where = f" {e.filename}" if e.filename else ""
-        print(f"aekit: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        print(f"{me}: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except MemoryError:
         # no command has a --limit option: name the config key that keeps part of the data
         print(
-            "aekit: error: out of memory; use smaller sizes or less data "
+            f"{me}: error: out of memory; use smaller sizes or less data "
             "(e.g. --set data.limit=N when training)",
             file=sys.stderr,
         )
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         where = save_traceback()
         print(
-            f"aekit: internal error ({type(e).__name__}: {one_line(e)}): a bug in aekit; "
+            f"{me}: internal error ({type(e).__name__}: {one_line(e)}): a bug in aekit; "
             f"the traceback is in {where} (or run again with -v)",
             file=sys.stderr,
         )
