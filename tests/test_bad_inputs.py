@@ -255,6 +255,7 @@ CASES = {
     "bench: --out under a file": ["bench", "--quick", "--out", f"{W}/a_file/b.md"],
     "bench: --out is a folder": ["bench", "--quick", "--out", f"{W}/not_a_run"],
     "bench: data it has no rows for": ["bench", "--data", "digits"],
+    "bench oneclass: a class the set lacks": ["bench", "--task", "oneclass", "--classes", "11"],
     "bench oneclass: --out is a folder": ["bench", "--task", "oneclass", "--out", f"{W}/not_a_run"],
     "unknown command": ["trian"],
 }

@@ -113,3 +113,10 @@ def test_under_torchrun_each_error_line_names_its_rank(monkeypatch, capsys):
     monkeypatch.setenv("RANK", "1")
     assert cli.main(["train", "--recipe", "nope"]) == 2
     assert capsys.readouterr().err.startswith("aekit[rank 1]: error: unknown recipe 'nope'")
+
+
+def test_a_one_class_bench_checks_its_classes_before_reading_any_data(tmp_path, capsys):
+    """--classes 11 went looking for the MNIST files (a download) before saying anything."""
+    argv = ["bench", "--task", "oneclass", "--classes", "11", "--data-dir", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "mnist has the classes 0 to 9" in capsys.readouterr().err

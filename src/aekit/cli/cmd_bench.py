@@ -104,6 +104,8 @@ def run_oneclass(args) -> int:
         raise ConfigError(
             f"--classes {args.classes!r}: give class ids, e.g. --classes 0,1"
         ) from None
+    if classes and not all(0 <= c <= 9 for c in classes):  # before any download
+        raise ConfigError(f"--classes {args.classes!r}: {args.data} has the classes 0 to 9")
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
         raise ConfigError("--seeds and --epochs must be at least 1, e.g. --seeds 1 --epochs 2")
     if args.epochs is not None:
