@@ -50,8 +50,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank(rank: int, world: int, port: int, tmp: str) -> None:
-    """One process of the job, set up as torchrun sets it up (env://)."""
+def _as_torchrun(rank: int, world: int, port: int) -> None:
+    """This process set up as torchrun sets up one of its processes (env://)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -60,15 +60,20 @@ def _rank(rank: int, world: int, port: int, tmp: str) -> None:
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
+
+
+def _rank(rank: int, world: int, port: int, tmp: str) -> None:
+    """One process of the job."""
+    _as_torchrun(rank, world, port)
     out = Path(tmp) / f"runs-rank{rank}"  # rank 1 is told a folder of its own: it must stay absent
     state = Trainer(config_from_any(quick(out, **settings(Path(tmp))))).run()
     answer = {"run_dir": str(state.run_dir), "history": state.history, "rank": state.rank}
     (Path(tmp) / f"rank{rank}.json").write_text(json.dumps(answer))
 
 
-def spawn(world: int, tmp: Path, timeout: float = 120.0) -> None:
+def spawn(world: int, tmp: Path, timeout: float = 120.0, target=_rank) -> None:
     ctx = mp.start_processes(
-        _rank, args=(world, free_port(), str(tmp)), nprocs=world, join=False, start_method="spawn"
+        target, args=(world, free_port(), str(tmp)), nprocs=world, join=False, start_method="spawn"
     )
     deadline = time.monotonic() + timeout
     while not ctx.join(timeout=0.1):
@@ -80,14 +85,7 @@ def spawn(world: int, tmp: Path, timeout: float = 120.0) -> None:
 
 def _rank_with_own_epochs(rank: int, world: int, port: int, tmp: str) -> None:
     """As _rank, but rank r trains 2 + r epochs: a job started with different settings."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-    )
-    torch.set_num_threads(1)
+    _as_torchrun(rank, world, port)
     cfg = quick(Path(tmp) / "runs", **settings(Path(tmp)))
     cfg["train"] = {**cfg["train"], "epochs": 2 + rank}
     try:
@@ -101,16 +99,7 @@ def test_processes_started_with_different_settings_are_refused_before_any_write(
     gloo "Connection closed by peer" internal error."""
     digits = aekit.load_dataset("digits", split="all")
     np.savez(tmp_path / "digits645.npz", x=digits.x[:645, 0].numpy(), y=digits.labels[:645].numpy())
-    ctx = mp.start_processes(
-        _rank_with_own_epochs,
-        args=(2, free_port(), str(tmp_path)),
-        nprocs=2,
-        join=False,
-        start_method="spawn",
-    )
-    deadline = time.monotonic() + 120
-    while not ctx.join(timeout=0.1):
-        assert time.monotonic() < deadline, "the job hung"
+    spawn(2, tmp_path, target=_rank_with_own_epochs)
     said = [(tmp_path / f"rank{r}.err").read_text() for r in (0, 1)]
     assert "another rank has other settings" in said[0]
     assert "this rank (1) has other train.epochs" in said[1]
