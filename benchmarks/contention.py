@@ -6,7 +6,8 @@ as soon as another process holds a core (threads spin waiting for the one that i
 running). This benchmark times, in fresh processes (as a user's would be),
 
 - loops: tutorial (per-sample PIL + DataLoader), plain (in-memory tensor, shuffled slices) and
-  aekit (``aekit.train`` with its defaults, ``train.threads = "auto"``), on the seed MLP
+  aekit (``aekit.train`` with its defaults, ``train.threads = "auto"``; aekit_fp32: the same
+  with ``train.precision = "fp32"``, for conv models on a bf16 CPU), on the seed MLP
   784-128-64-12-3 and on aekit's default conv model (``conv``: the plain loop trains the same
   layers);
 - neighbours: none; ``train``, another plain PyTorch training with PyTorch's default threads;
@@ -81,7 +82,7 @@ def plain_conv_loop(images, bs: int, epochs: int, lr: float) -> dict:
     return {"epoch_s": speed.plain_epochs(net, images, bs, epochs, lr), "n": len(images)}
 
 
-def aekit_run(data_path: str, model: dict, epochs: int) -> dict:
+def aekit_run(data_path: str, model: dict, epochs: int, train: dict | None = None) -> dict:
     import speed
 
     import aekit
@@ -91,7 +92,7 @@ def aekit_run(data_path: str, model: dict, epochs: int) -> dict:
         cfg = {
             "data": {"name": data_path, "pixel_range": "-11", "val_fraction": 0.01},
             "model": model,
-            "train": {"recon_every": 0, "epochs": epochs},
+            "train": {"recon_every": 0, "epochs": epochs, **(train or {})},
             "run": {"out_dir": out},
         }
         aekit.train(cfg, callbacks=[clock])
@@ -105,9 +106,10 @@ def worker(loop: str, model: str, data_path: str, epochs: int) -> dict:
 
     images = np.load(data_path)
     bs, lr = 128, 3e-3
-    if loop == "aekit":
+    if loop in ("aekit", "aekit_fp32"):  # aekit_fp32: --precision fp32 (conv: bf16 by default)
         spec = speed.mlp_spec(speed.SMALL, speed.SMALL_LATENT, batchnorm=False)  # plain's layers
-        return aekit_run(data_path, spec if model == "mlp" else {"name": "conv"}, epochs)
+        train = {"precision": "fp32"} if loop == "aekit_fp32" else {}
+        return aekit_run(data_path, spec if model == "mlp" else {"name": "conv"}, epochs, train)
     if model == "conv":
         if loop != "plain":
             raise SystemExit("the conv model is timed with the plain and aekit loops")

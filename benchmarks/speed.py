@@ -12,7 +12,9 @@ same model and the same batch size, it times
   the others; per-epoch validation and weight saving included in its time);
 - conv: aekit's default conv model (``conv``: Conv2d+BatchNorm encoder, ConvTranspose2d
   decoder) in the plain loop (its own modules as one nn.Sequential, NCHW, Adam at aekit's
-  default lr) and in aekit.train;
+  default lr) and in aekit.train with its default precision (bf16 autocast on a CPU with
+  native bfloat16, float32 elsewhere); on such a CPU also aekit in float32 and the plain loop
+  under bf16 autocast, so that each precision has its like-for-like pair;
 
 and reports images/second (median over the epochs after a warm-up epoch) with its ratio to the
 plain loop (the headline: what a competent PyTorch user writes) and to the tutorial loop, the
@@ -44,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import aekit
+from aekit.training.step import native_bf16
 
 SMALL = [128, 64, 12]  # 784-128-64-12-3: the classic tutorial network
 SMALL_LATENT = 3
@@ -162,9 +165,12 @@ def tutorial_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
     return {"epoch_s": times, "n": len(images), "wall_s": wall, "test_sse": test_sse(net, test)}
 
 
-def plain_epochs(net: nn.Module, images: np.ndarray, bs: int, epochs: int, lr: float) -> list:
+def plain_epochs(
+    net: nn.Module, images: np.ndarray, bs: int, epochs: int, lr: float, bf16: bool = False
+) -> list:
     """The plain loop: the whole set as one float tensor, shuffled index slices, Adam, MSE,
-    loss.item() every step; returns each epoch's seconds."""
+    loss.item() every step (``bf16``: the forward and loss under bf16 autocast, as PyTorch's
+    AMP recipe writes it); returns each epoch's seconds."""
     x_all = torch.from_numpy(images).float().div(255).mul(2).sub(1).unsqueeze(1)  # (N,1,28,28)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     times = []
@@ -174,7 +180,8 @@ def plain_epochs(net: nn.Module, images: np.ndarray, bs: int, epochs: int, lr: f
         for i in range(0, len(x_all), bs):
             x = x_all[perm[i : i + bs]]
             opt.zero_grad()
-            loss = F.mse_loss(net(x), x)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.mse_loss(net(x), x)
             loss.backward()
             opt.step()
             loss.item()
@@ -196,14 +203,15 @@ def conv_model(seed: int = 0) -> nn.Module:
     return aekit.create_model("conv", (1, 28, 28), pixel_range="-11")
 
 
-def plain_conv_loop(images, test, bs, epochs) -> dict:
+def plain_conv_loop(images, test, bs, epochs, bf16: bool = False) -> dict:
     """The plain loop on aekit's default conv model: its own modules as one nn.Sequential (NCHW,
     PyTorch's default layout), Adam at aekit's default lr, MSE, loss.item() every step."""
     net = plain_net(conv_model())
     start = time.perf_counter()
-    times = plain_epochs(net, images, bs, epochs, aekit.TrainConfig().lr)
+    times = plain_epochs(net, images, bs, epochs, aekit.TrainConfig().lr, bf16)
     wall = time.perf_counter() - start
-    return {"epoch_s": times, "n": len(images), "wall_s": wall, "test_sse": test_sse(net, test)}
+    res = {"epoch_s": times, "n": len(images), "wall_s": wall, "test_sse": test_sse(net, test)}
+    return {**res, "precision": "bf16" if bf16 else "fp32"}
 
 
 def pythae_loop(images, test, hidden, latent, bs, epochs, lr) -> dict:
@@ -313,6 +321,7 @@ def aekit_loop(
         "n": clock.n,  # the training split: the rest is aekit's per-epoch validation
         "test_sse": clock.sse[-1] if clock.sse else None,
         "sse_by_epoch": clock.sse,
+        "precision": run.config.train.precision,
         "elapsed": [b - m[0] for b in m[1:]],
         "setup_s": clock.setup_s,
         "config": cfg,
@@ -325,12 +334,29 @@ def mlp_spec(hidden: list[int], latent: int, **kw) -> dict:
 
 
 def throughput_run(
-    model: dict, data_path: str, test, bs: int, epochs: int, precision: str = "fp32"
+    model: dict, data_path: str, test, bs: int, epochs: int, precision: str | None = "fp32"
 ) -> dict:
     """aekit at the loops' batch size and epochs; 1% validation (the plain loops train on
-    every image) and no figures, its other defaults as they are."""
-    train = {"batch_size": bs, "epochs": epochs, "recon_every": 0, "precision": precision}
+    every image) and no figures, its other defaults as they are (``precision`` None: aekit's
+    own choice)."""
+    train = {"batch_size": bs, "epochs": epochs, "recon_every": 0}
+    if precision is not None:
+        train["precision"] = precision
     return aekit_loop(model, data_path, test, train, {"val_fraction": 0.01})
+
+
+def conv_runners(images, test, data_path: str, bs: int, ep: int) -> dict:
+    """The conv loops: plain float32 and aekit's default; where aekit's default is bf16 (a CPU
+    with native bfloat16), also aekit in float32 and the plain loop under bf16 autocast."""
+    conv = {"name": "conv"}
+    runners = {
+        "plain_conv": lambda: plain_conv_loop(images, test, bs, ep),
+        "aekit_conv": lambda: throughput_run(conv, data_path, test, bs, ep, precision=None),
+    }
+    if native_bf16():
+        runners["aekit_conv_fp32"] = lambda: throughput_run(conv, data_path, test, bs, ep)
+        runners["plain_conv_bf16"] = lambda: plain_conv_loop(images, test, bs, ep, bf16=True)
+    return runners
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -411,11 +437,12 @@ def print_small_table(results: dict, bs: int, w_small: int, peak: float) -> None
 def print_conv_table(results: dict, bs: int) -> None:
     base = rate(results.get("plain_conv", {}))
     print(f"\n## conv (aekit's default conv model), batch {bs}\n")
-    print("| loop | img/s | x plain conv | test SSE/image |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| loop | precision | img/s | x plain conv | test SSE/image |")
+    print("| --- | --- | ---: | ---: | ---: |")
     for name, res in results.items():
-        r, sse = rate(res), res.get("test_sse")
-        print(f"| {name} | {r:,.0f} | {ratio(r, base)} | {'' if sse is None else f'{sse:.2f}'} |")
+        r, sse, prec = rate(res), res.get("test_sse"), res.get("precision", "")
+        sse_s = "" if sse is None else f"{sse:.2f}"
+        print(f"| {name} | {prec} | {r:,.0f} | {ratio(r, base)} | {sse_s} |")
 
 
 def when_reached(res: dict, target: float) -> tuple[int, float] | None:
@@ -509,8 +536,8 @@ def parse_args(argv):
     p.add_argument(
         "--loops",
         default="tutorial,plain,pythae,aekit,conv,ttq,deep",
-        help="comma-separated subset; conv: the plain and aekit conv loops; conv_bf16: aekit's "
-        "conv loop in bf16 autocast (--precision bf16) beside them; ttq: time to quality",
+        help="comma-separated subset; conv: the plain and aekit conv loops (conv_bf16: the "
+        "same); ttq: time to quality",
     )
     p.add_argument("--ttq-epochs", type=int, default=10, help="the reference loops' epochs")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke test)")
@@ -558,16 +585,7 @@ def main(argv=None) -> int:
     results = run_rounds({k: v for k, v in runners.items() if k in loops}, args.rounds)
     conv = {}
     if "conv" in loops or "conv_bf16" in loops:
-        conv_runners = {
-            "plain_conv": lambda: plain_conv_loop(images, test, bs, ep),
-            "aekit_conv": lambda: throughput_run({"name": "conv"}, data_path, test, bs, ep),
-            "aekit_conv_bf16": lambda: throughput_run(
-                {"name": "conv"}, data_path, test, bs, ep, "bf16"
-            ),
-        }
-        if "conv_bf16" not in loops:
-            del conv_runners["aekit_conv_bf16"]
-        conv = run_rounds(conv_runners, args.rounds)
+        conv = run_rounds(conv_runners(images, test, data_path, bs, ep), args.rounds)
     again = matmul_gflops()
     peak = max(peak, again)
     print(f"float32 matmul again after the loops: {again:.1f} GFLOP/s; using {peak:.1f}\n")

@@ -59,7 +59,7 @@ def test_outputs_and_gradients_equal_nn_convtranspose2d(shape, bias, channels_la
     x = torch.randn(3, shape[0], 5, 6, generator=torch.Generator().manual_seed(2))
     if channels_last:
         x = x.contiguous(memory_format=CL)
-    assert fast._applies(x)
+    assert fast._fast_dtype(x) == torch.float32
     for a, b in zip(grads(fast, x), grads(ref, x), strict=True):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())
@@ -89,7 +89,23 @@ def test_gradcheck_in_float64(gemm):
     assert torch.autograd.gradgradcheck(f, (x, w, b))  # its backward is differentiable too
 
 
-def test_falls_back_to_nn_convtranspose2d_outside_float32_cpu_autograd(monkeypatch):
+@pytest.mark.parametrize("shape,channels_last", list(itertools.product(SHAPES, [True, False])))
+def test_under_bf16_autocast_it_computes_what_autocast_computes(shape, channels_last):
+    ref, fast = pair(shape, True, channels_last)
+    x = torch.randn(3, shape[0], 5, 6, generator=torch.Generator().manual_seed(2))
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fast._fast_dtype(x) == torch.bfloat16
+        got, want = grads(fast, x), grads(ref, x)
+    for a, b in zip(got, want, strict=True):
+        assert (a.dtype, a.shape) == (b.dtype, b.shape)  # bf16 output, float32 gradients
+        # each side rounds once to bf16's 8-bit mantissa (~0.4%); a wrong tap is off by ~100%
+        torch.testing.assert_close(a.float(), b.float(), rtol=0, atol=2e-2 * b.abs().max().item())
+    assert fast.fast_ok is True
+
+
+def test_falls_back_to_nn_convtranspose2d_outside_cpu_autograd(monkeypatch):
     ref, fast = pair((9, 1, 3, 2, 1, 1, 1, 1), True, True)
     x = torch.randn(2, 9, 4, 4)
     calls = []
@@ -97,8 +113,10 @@ def test_falls_back_to_nn_convtranspose2d_outside_float32_cpu_autograd(monkeypat
     monkeypatch.setattr(convt._ConvTranspose2dFn, "apply", lambda *a: calls.append(1) or apply(*a))
     with torch.no_grad():
         assert torch.equal(fast(x), ref(x))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert torch.equal(fast(x), ref(x))  # bf16 autocast: oneDNN's bf16 kernels
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(fast(x), ref(x))  # inference under autocast: oneDNN's kernels
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert torch.equal(fast(x), ref(x))  # fp16 autocast: not a dtype the fast path takes
     assert torch.equal(fast.double()(x.double()), ref.double()(x.double()))
     assert torch.equal(fast.float()(x, output_size=[8, 8]), ref.float()(x, output_size=[8, 8]))
     assert calls == []
@@ -106,20 +124,22 @@ def test_falls_back_to_nn_convtranspose2d_outside_float32_cpu_autograd(monkeypat
     assert calls  # and float32 CPU autograd takes the fast path
 
 
-def test_a_fast_path_that_differs_is_refused_at_run_time(monkeypatch, caplog):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_fast_path_that_differs_is_refused_at_run_time(monkeypatch, caplog, bf16):
     ref, fast = pair((9, 1, 3, 2, 1, 1, 1, 1), True, False)
 
     def wrong(x, weight, bias, y_hw, conf):  # a forward with a bug: all zeros
-        return torch.zeros(x.shape[0], weight.shape[1], *y_hw)
+        return torch.zeros(x.shape[0], weight.shape[1], *y_hw, dtype=x.dtype)
 
     monkeypatch.setattr(convt, "_gemm_forward", wrong)
     x = torch.randn(2, 9, 4, 4)
-    with caplog.at_level(logging.WARNING, logger="aekit.layers.convt"):
-        y = fast(x)
-    assert fast.fast_ok is False
-    assert "differs from nn.ConvTranspose2d" in caplog.text
-    torch.testing.assert_close(y, ref(x))
-    torch.testing.assert_close(fast(x), ref(x))  # and it stays on nn.ConvTranspose2d
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with caplog.at_level(logging.WARNING, logger="aekit.layers.convt"):
+            y = fast(x)
+        assert fast.fast_ok is False
+        assert "differs from nn.ConvTranspose2d" in caplog.text
+        torch.testing.assert_close(y, ref(x))
+        torch.testing.assert_close(fast(x), ref(x))  # and it stays on nn.ConvTranspose2d
 
 
 def test_turning_a_model_fast_keeps_its_state_dict_and_outputs():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import quick as _quick
@@ -14,6 +15,7 @@ import aekit
 from aekit.cli.main import main
 from aekit.config import apply_config_dict
 from aekit.training import checkpoint as ckpt_module
+from aekit.training import step as step_module
 from aekit.training.checkpoint import read_checkpoint, resume_config
 from aekit.training.threads import ThreadPolicy
 from aekit.training.trainer import Trainer, config_from_any
@@ -328,3 +330,43 @@ def test_the_fingerprint_reads_every_sample_or_rows_spread_over_a_large_map(monk
     assert setup.data_fingerprint(a) == setup.data_fingerprint(b)
     y[66, 0] = 1
     assert setup.data_fingerprint(a) != setup.data_fingerprint(b)
+
+
+def test_a_resume_keeps_the_precision_its_run_started_with(runs, monkeypatch):
+    """A conv run recorded in float32 without --precision (a CPU without native bf16, or an
+    older aekit) resumes in float32 on a CPU with it: bf16 from then on would end elsewhere."""
+    monkeypatch.setattr(step_module, "native_bf16", lambda: False)
+    cfg = quick(runs, train={"epochs": 3, "log_every": 1}, **SPECS["conv"])  # on_step each step
+    straight = train(cfg)
+    cfg["run"]["name"] = "killed"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, [StopAtStep(9 + 4)])
+    monkeypatch.setattr(step_module, "native_bf16", lambda: True)
+    resumed = train(None, resume=runs / "killed")
+    assert resumed.config.train.precision == "fp32"
+    assert_same_weights(straight.run_dir, runs / "killed")
+
+
+@pytest.mark.parametrize("kind", ["table", "conv"])
+def test_resuming_with_the_config_the_run_started_from_keeps_what_it_chose(
+    runs, tmp_path, monkeypatch, kind
+):
+    """``aekit.train(cfg, resume=...)`` with the same ``cfg``: the settings the run chose for
+    itself (a table's fitted code size, widths, lr and batch; bf16 for convolutions) are not
+    overrides; they were refused as "different settings" before."""
+    monkeypatch.setattr(step_module, "native_bf16", lambda: True)
+    if kind == "table":
+        rows = torch.randn(600, 10, generator=torch.Generator().manual_seed(0)).numpy()
+        np.save(tmp_path / "t.npy", rows)
+        cfg = quick(runs, data={"name": str(tmp_path / "t.npy"), "limit": None})
+    else:
+        cfg = quick(runs, **SPECS["conv"])
+    cfg["train"].update(epochs=3, log_every=1)
+    straight = train(cfg)
+    cfg["run"]["name"] = "killed"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, [StopAtStep(12)])
+    resumed = train(cfg, resume=runs / "killed")
+    assert resumed.config.train == straight.config.train
+    assert resumed.config.model == straight.config.model
+    assert_same_weights(straight.run_dir, runs / "killed")

@@ -14,8 +14,10 @@ from aekit.config import TrainConfig
 from aekit.data import BatchMaker, Dataset
 from aekit.errors import ConfigError
 from aekit.layers.blocks import _ACTIVATIONS
+from aekit.layers.convt import FastConvTranspose2d
 from aekit.losses import LOSSES, reconstruction_loss
 from aekit.training import fastpath
+from aekit.training import step as step_module
 from aekit.training.optim import can_fuse, make_optimizer
 from aekit.training.trainer import Trainer, config_from_any
 
@@ -533,3 +535,39 @@ def test_a_bias_before_batchnorm_does_not_send_the_run_to_autograd(monkeypatch):
     monkeypatch.setattr(fastpath.logger, "warning", lambda *a: said.append(a[0] % a[1:]))
     r = AutoencoderReducer(epochs=1, hidden=[32], latent_dim=2).fit(load_digits().data[:200])
     assert said == [] and np.isfinite(r.history_[-1]["train_loss"])
+
+
+# -- the default precision: bf16 autocast for convolutions on a CPU with native bfloat16 ------
+CONV_QUICK = {"name": "conv", "channels": [8, 16], "latent_dim": 4}
+
+
+@pytest.mark.parametrize(
+    "native,model,train,want",
+    [
+        (True, CONV_QUICK, {}, "bf16"),
+        (True, CONV_QUICK, {"precision": "fp32"}, "fp32"),  # given, even equal to the default
+        (False, CONV_QUICK, {}, "fp32"),  # emulated bf16 is slower than float32
+        (True, {"name": "mlp"}, {}, "fp32"),  # the float32 autograd-free step is faster
+        (True, {"name": "linear"}, {}, "fp32"),
+    ],
+)
+def test_conv_models_train_in_bf16_on_a_cpu_with_native_bf16_unless_told(
+    runs, monkeypatch, caplog, native, model, train, want
+):
+    monkeypatch.setattr(step_module, "native_bf16", lambda: native)
+    with caplog.at_level("INFO", logger="aekit.training.step"):
+        run = aekit.train(quick(runs, model=model, train=train), report=False)
+    assert run.config.train.precision == want
+    assert aekit.Run.load(run.run_dir).config.train.precision == want  # config.json says so
+    assert ("precision bf16" in caplog.text) == (want == "bf16")
+    assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
+
+
+def test_a_bf16_conv_run_takes_the_fast_transposed_convolutions_and_says_bf16(runs, monkeypatch):
+    monkeypatch.setattr(step_module, "native_bf16", lambda: True)
+    run = aekit.train(quick(runs, model=CONV_QUICK))
+    fast = [m for m in run.model.modules() if isinstance(m, FastConvTranspose2d)]
+    assert len(fast) == 2 and all(m.fast_ok for m in fast)  # its bf16 run-time check passed
+    assert "in bf16 autocast" in (run.run_dir / "README.md").read_text()
+    assert "precision: bf16" in (run.run_dir / "summary.txt").read_text()
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())  # float32 weights

@@ -120,7 +120,7 @@ def _write_summary_txt(run: Run) -> None:
         f"run: {run_dir}",
         f"model: {info['model']['name']}  parameters: {info['parameters']:,}  input: {info['input_shape']}",
         f"data: {info['data']['name']}  train {info['data']['n_train']}  validation {info['data']['n_val']}",
-        f"epochs: {r.get('epochs')}  steps: {r.get('steps')}  time: {r.get('train_seconds')} s  device: {info['device']}",
+        f"epochs: {r.get('epochs')}  steps: {r.get('steps')}  time: {r.get('train_seconds')} s  device: {info['device']}  precision: {run.config.train.precision}",
         f"final train loss: {r.get('train_loss', float('nan')):.6g}",
         f"final validation loss: {r.get('val_loss', float('nan')):.6g}",
     ]

@@ -117,7 +117,7 @@ class TrainConfig(Checked):
     seed: Seed = 0  # seeds weights, shuffling and noise
     device: Device = "auto"  # auto (CUDA when present), cpu, cuda, cuda:1, ...
     threads: Threads = "auto"  # CPU threads: auto (the cores other processes leave free), or N
-    precision: Precision = "fp32"  # fp32; bf16 (autocast: CPU with AVX-512 BF16, GPU); fp16 (CUDA)
+    precision: Precision = "fp32"  # fp32; bf16 autocast (unset: for convs on bf16 CPUs); fp16 CUDA
     fast_mlp_step: bool = True  # Linear+activation chains in fp32: a step without autograd
     channels_last: bool = True  # conv models on the CPU: NHWC weights (3-9% faster here)
     fast_conv_transpose: bool = True  # CPU fp32: ConvTranspose2d on faster kernels, same weights

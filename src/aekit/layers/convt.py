@@ -50,13 +50,14 @@ def _gemm_forward(x, weight, bias, y_hw, conf):
     xt = x.transpose(0, 1).reshape(c, -1)  # (C, B*H*W); a view of a channels-last x
     wt = weight.permute(2, 3, 1, 0).reshape(kh * kw * cout, c)
     t = (wt @ xt).view(kh, kw, cout, b, h, w)  # each tap's contribution, pixel by pixel
+    acc = torch.promote_types(x.dtype, torch.float32)  # bf16: one rounding, as oneDNN's
     if bias is None:
-        y = x.new_zeros(cout, b, *y_hw)
+        y = x.new_zeros(cout, b, *y_hw, dtype=acc)
     else:
-        y = bias.view(-1, 1, 1, 1).expand(cout, b, *y_hw).clone()
+        y = bias.to(acc).view(-1, 1, 1, 1).expand(cout, b, *y_hw).clone()
     for ky, kx, iy, ix, oy, ox in _taps((h, w), y_hw, (kh, kw), *conf):
         y[:, :, oy, ox] += t[ky, kx, :, :, iy, ix]
-    return y.transpose(0, 1)  # (B, C_out, H_out, W_out)
+    return y.to(x.dtype).transpose(0, 1)  # (B, C_out, H_out, W_out)
 
 
 def _conv_backward(x, weight, gy, needs, conf, groups):
@@ -102,6 +103,7 @@ class _ConvTranspose2dFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):
         x, weight = ctx.saved_tensors
+        gy = gy.to(x.dtype)  # bf16 autocast: the incoming gradient may be float32
         needs = ctx.needs_input_grad
         gx, gw = _conv_backward(x, weight, gy, needs, ctx.conf, ctx.groups)
         gb = gy.sum((0, 2, 3)) if ctx.has_bias and needs[2] else None
@@ -109,18 +111,20 @@ class _ConvTranspose2dFn(torch.autograd.Function):
 
 
 #: the largest accepted |fast - nn.ConvTranspose2d| in the run-time check, relative to the
-#: largest entry (float32 sums of a few hundred products differ by ~1e-6 of it)
-RTOL = 1e-4
+#: largest entry: float32 sums of a few hundred products differ by ~1e-6 of it; bfloat16
+#: results, each rounded once to 8 bits of mantissa, by up to ~1e-2 (a wrong tap: ~1)
+RTOL = {torch.float32: 1e-4, torch.bfloat16: 3e-2}
 
 
 class FastConvTranspose2d(nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d`` with a faster float32 CPU training path: the same parameters and
+    """``nn.ConvTranspose2d`` with a faster CPU training path: the same parameters and
     state_dict, outputs and gradients equal to float rounding. Layers with few output channels
     (k_h * k_w * C_out <= C_in, one group) compute their forward as a matrix product; the
     others keep oneDNN's forward; both take their gradients from the convolution kernels.
 
-    Only under autograd (grad enabled) on a float32 CPU tensor; anywhere else (no_grad or
-    inference, CUDA, other dtypes, autocast, torch.compile/export, TorchScript,
+    Only under autograd (grad enabled) on a CPU tensor, in float32 or under bf16 autocast
+    (where it computes in bfloat16, as autocast's own transposed convolution does); anywhere
+    else (no_grad or inference, CUDA, other dtypes, torch.compile/export, TorchScript,
     ``output_size=``) it is ``nn.ConvTranspose2d`` itself. Its first fast call compares itself
     with ``nn.ConvTranspose2d`` on two samples of the batch (output, input, weight and bias
     gradients); on any difference it logs a warning and is ``nn.ConvTranspose2d`` from then on.
@@ -129,57 +133,72 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     fast_ok: bool | None = None  # None: not checked yet; an instance attribute once checked
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if output_size is not None or not self._applies(x):
+        dtype = None if output_size is not None else self._fast_dtype(x)
+        if dtype is not None and self.fast_ok is None:
+            self.fast_ok = self._check(x[:2].detach(), dtype)
+        if dtype is None or not self.fast_ok:
             return super().forward(x, output_size)
-        if self.fast_ok is None:
-            self.fast_ok = self._check(x[:2].detach())
-            if not self.fast_ok:
-                return super().forward(x, output_size)
-        return _ConvTranspose2dFn.apply(x, self.weight, self.bias, self, self._gemm())
+        # under bf16 autocast: the casts autocast would make; autograd casts the gradients back
+        with torch.autocast("cpu", enabled=False):
+            x, w, b = (t if t is None else t.to(dtype) for t in (x, self.weight, self.bias))
+            return _ConvTranspose2dFn.apply(x, w, b, self, self._gemm())
 
     def _gemm(self) -> bool:
         """Whether the forward is one matrix product (few output channels; see the class)."""
         taps = self.kernel_size[0] * self.kernel_size[1]
         return self.groups == 1 and taps * self.out_channels <= self.in_channels
 
-    def _applies(self, x: torch.Tensor) -> bool:
-        return (
+    def _fast_dtype(self, x: torch.Tensor) -> torch.dtype | None:
+        """The dtype the fast path computes ``x`` in, or None where it does not apply."""
+        applies = (
             self.fast_ok is not False
             and x.device.type == "cpu"
-            and x.dtype == torch.float32
             and x.dim() == 4
             and x.numel() > 0
             and self.padding_mode == "zeros"
             and all(op < s for op, s in zip(self.output_padding, self.stride))
             and torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu")
             and not torch.compiler.is_compiling()
             and not torch.jit.is_scripting()
             and not torch.jit.is_tracing()
         )
+        if not applies or self.weight.dtype != torch.float32:
+            return None
+        if not torch.is_autocast_enabled("cpu"):
+            return torch.float32 if x.dtype == torch.float32 else None
+        dtype = torch.get_autocast_dtype("cpu")
+        ok = dtype == torch.bfloat16 and x.dtype in (torch.float32, dtype)
+        return dtype if ok else None
 
-    def _check(self, x: torch.Tensor) -> bool:
-        """Whether the fast path's output and gradients on ``x`` equal nn.ConvTranspose2d's."""
-        params = [p.detach().requires_grad_() for p in (self.weight, self.bias) if p is not None]
-        w, b = params[0], params[1] if len(params) > 1 else None
-        xs = [x.clone().requires_grad_(), x.clone().requires_grad_()]
-        m = (self.stride, self.padding, self.output_padding, self.groups, self.dilation)
-        want = F.conv_transpose2d(xs[0], w, b, *m)
-        got = _ConvTranspose2dFn.apply(xs[1], w, b, self, self._gemm())
-        g = want.detach() + 1  # a deterministic output gradient: no random draw
-        ref = torch.autograd.grad(want, [xs[0], *params], g)
-        out = torch.autograd.grad(got, [xs[1], *params], g)
+    def _check(self, x: torch.Tensor, dtype: torch.dtype) -> bool:
+        """Whether the fast path's output and gradients on ``x`` in ``dtype`` equal
+        nn.ConvTranspose2d's."""
+        with torch.autocast("cpu", enabled=False):
+            params = [
+                p.detach().to(dtype).requires_grad_()
+                for p in (self.weight, self.bias)
+                if p is not None
+            ]
+            w, b = params[0], params[1] if len(params) > 1 else None
+            xs = [x.to(dtype).requires_grad_(), x.to(dtype).requires_grad_()]
+            m = (self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+            want = F.conv_transpose2d(xs[0], w, b, *m)
+            got = _ConvTranspose2dFn.apply(xs[1], w, b, self, self._gemm())
+            g = want.detach() + 1  # a deterministic output gradient: no random draw
+            ref = torch.autograd.grad(want, [xs[0], *params], g)
+            out = torch.autograd.grad(got, [xs[1], *params], g)
         names = ["output", "input gradient", "weight gradient", "bias gradient"]
         for name, a, r in zip(names, [got, *out], [want, *ref]):
             err, scale = (a - r).abs().max().item(), r.abs().max().item()
-            if not err <= RTOL * scale + 1e-30:
+            if not err <= RTOL[dtype] * scale + 1e-30:
                 log.warning(
                     "%s: the fast CPU path's %s differs from nn.ConvTranspose2d's by %.3g "
-                    "(largest entry %.3g); this layer uses nn.ConvTranspose2d",
+                    "(largest entry %.3g, %s); this layer uses nn.ConvTranspose2d",
                     self,
                     name,
                     err,
                     scale,
+                    str(dtype).removeprefix("torch."),
                 )
                 return False
         return True

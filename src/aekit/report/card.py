@@ -63,9 +63,16 @@ def _training_line(run: Run) -> str:
         return f"- training: **{run.unfinished}**"
     return (
         f"- training: {r.get('epochs')} epochs, {r.get('steps')} steps, "
-        f"{r.get('train_seconds')} s on {info.get('device')}; final validation loss "
+        f"{r.get('train_seconds')} s on {info.get('device')}{_precision(run)}; final "
+        "validation loss "
         f"{r.get('val_loss', float('nan')):.5g}"
     )
+
+
+def _precision(run: Run) -> str:
+    """ ", in bf16 autocast" where the run did not train in float32."""
+    p = run.config.train.precision
+    return "" if p == "fp32" else f", in {p} autocast"
 
 
 def _use_and_files(run_dir: Path) -> list[str]:

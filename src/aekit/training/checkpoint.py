@@ -247,6 +247,26 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def adopt_run_settings(cfg: Config, saved: dict[str, Any]) -> Config:
+    """``cfg`` with each data and train setting it was not given, and the model keys it does
+    not name, taken from the run's config.json (``saved``): what the run chose for itself (the
+    defaults fitted to its data, bf16 for convolutions) stays on resume. A new Config."""
+    old = Config.from_dict(saved["config"])
+    sections = {}
+    for section in ("data", "train"):
+        now, then = getattr(cfg, section), getattr(old, section)
+        keep = {
+            f.name: getattr(then, f.name)
+            for f in dataclasses.fields(now)
+            if not cfg.is_given(f"{section}.{f.name}")
+        }
+        sections[section] = dataclasses.replace(now, **keep)
+    model = dict(cfg.model)
+    if not cfg.is_given("model.name") or model.get("name") == old.model.get("name"):
+        model = {**old.model, **{k: v for k, v in model.items() if k != "name"}}
+    return dataclasses.replace(cfg, model=model, **sections)
+
+
 def resume_conflicts(cfg: Config, saved: dict[str, Any]) -> list[str]:
     """``section.key is A in the run, B here`` for each setting that differs from the run's
     config.json (``saved``: its "config" and resolved "model") and may not change on resume."""

@@ -23,14 +23,19 @@ from aekit.data.files import is_image_source
 from aekit.errors import ConfigError, DataError
 from aekit.layers import use_fast_cpu_layers
 from aekit.models.mlp import MLPConfig
-from aekit.training.checkpoint import Checkpoint, check_resumable, read_checkpoint
+from aekit.training.checkpoint import (
+    Checkpoint,
+    adopt_run_settings,
+    check_resumable,
+    read_checkpoint,
+)
 from aekit.training.checkpointer import Checkpointer
 from aekit.training.data_defaults import fit_to_data
 from aekit.training.distributed import Dist
 from aekit.training.loop import steps_in_epoch
 from aekit.training.optim import make_optimizer, make_scheduler
 from aekit.training.run_dir import read_run_config
-from aekit.training.step import Precision
+from aekit.training.step import Precision, fit_precision
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +196,9 @@ def prepare(
     """Read and check all a run needs, in the order its random draws were always made."""
     t = cfg.train
     device = resolve_device(device_name)
+    if resume is not None:  # the settings not given are the run's own
+        cfg = adopt_run_settings(cfg, read_run_config(resume))
+        t = cfg.train
     res = None if resume is None else read_resume(resume, cfg, device, dd.world)
     torch.manual_seed(t.seed)
     train_data, val_data = load_splits(cfg)
@@ -198,8 +206,11 @@ def prepare(
         cfg = fit_to_data(cfg, train_data, val_data)
         t = cfg.train
     check_config(cfg, len(train_data), dd.world)
-    precision = Precision(t.precision, device)
     model = build_model(cfg, model, train_data, device)
+    if fit and res is None:  # a resumed run keeps the precision its config.json records
+        cfg = fit_precision(cfg, model, device)
+        t = cfg.train
+    precision = Precision(t.precision, device)
     info = run_info(cfg, model, train_data, val_data, device)
     steps_per_epoch = steps_in_epoch(len(train_data), t.batch_size, 2 * dd.world)
     if res is not None:
