@@ -22,6 +22,7 @@ from PIL import Image
 
 import aekit
 from aekit.app import Explorer, make_server
+from aekit.app.server import Handler
 from aekit.cli.main import main
 
 HALF_LEVEL = 0.5 / 255 + 1e-6  # a PNG holds [0, 1] to within half a grey level
@@ -407,3 +408,15 @@ def test_a_deeply_nested_json_body_is_a_400_not_a_500(mlp):
     status, raw, _ = call(url + "/api/decode", b"[" * 100_000 + b"]" * 100_000)
     assert status == 400 and "nests too deeply" in json.loads(raw)["error"]
     assert call(url + "/api/info")[0] == 200  # still serving
+
+
+def test_a_client_that_sends_less_body_than_it_promised_is_dropped_not_waited_for(mlp, monkeypatch):
+    url, _ = mlp
+    assert 0 < Handler.timeout <= 60  # a stalled client is dropped within a minute
+    monkeypatch.setattr(Handler, "timeout", 0.5)  # here within half a second
+    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+    with socket.create_connection((host, port), timeout=20) as s:
+        head = f"POST /api/decode HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 100\r\n\r\n"
+        s.sendall(head.encode() + b'{"z": [0')  # 8 of the 100 bytes, then silence
+        assert s.recv(1000) == b""  # the server closed it (without: recv times out, raising)
+    assert call(url + "/api/info")[0] == 200  # and it serves the next client

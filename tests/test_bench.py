@@ -9,6 +9,7 @@ import aekit
 from aekit.bench import ROWS, BenchRow, markdown_table, row_config, run_bench
 from aekit.cli.main import main
 from aekit.evaluation.pca import PCABaseline
+from aekit.training import step as step_module
 
 
 def test_row_config_applies_recipe_then_row_then_quick(tmp_path):
@@ -83,3 +84,12 @@ def test_quick_rows_are_labelled_unconverged_without_published_figures(tmp_path)
     assert full["published"] and "unconverged" not in full.get("extra", "")
     assert quick["published"] == "" and "unconverged smoke run" in quick["extra"]
     assert quick["epochs"] == 1
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_row_trained_in_bf16_says_so(tmp_path, monkeypatch, native):
+    monkeypatch.setattr(step_module, "native_bf16", lambda: native)
+    conv = {"model": {"name": "conv", "channels": [4, 8]}, "train": {"epochs": 1}}
+    row = BenchRow("conv AE", 4, config=conv)
+    (res,) = run_bench([row], "digits", out_dir=str(tmp_path))
+    assert ("trained in bf16 autocast" in res.get("extra", "")) == native

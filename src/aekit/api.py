@@ -33,7 +33,8 @@ def train(
     for plain autoencoders, prior.json (a Gaussian fitted to the training codes).
     ``resume``: a run folder to continue, in place, from its last checkpoint up to
     ``train.epochs``; without ``config`` its own config.json is the starting point
-    (``aekit.train(resume=run_dir, train={"epochs": 40})`` extends it). Under ``torchrun`` every
+    (``aekit.train(resume=run_dir, train={"epochs": 40})`` extends it), and with one the
+    settings it does not give are the run's own (those fitted to its data, its precision). Under ``torchrun`` every
     process calls this; only rank 0 writes files, and the others get a Run with no ``result``.
     ``fit_defaults``: settings not given fit the data (a batch no larger than the
     training set; for tables a smaller code, lr 1e-2, at least 2,000 steps: see

@@ -165,7 +165,8 @@ def run_row(
         res["published"] = ""
     if row.pca:
         return {**res, **pca_row(row.latent, train, test, cache, key)}
-    state = Trainer(cfg).run()
+    trainer = Trainer(cfg)
+    state = trainer.run()
     ev = evaluate(
         state.model,
         test,
@@ -185,15 +186,19 @@ def run_row(
         pca_sse=ev["pca"]["sse_per_image"],
         run_dir=str(state.run_dir),
     )
-    if "denoising" in ev:
-        d = ev["denoising"]
-        res["extra"] = f"PSNR {d['noisy_input']['psnr']:.2f} -> {d['denoised']['psnr']:.2f} dB"
-    nll = {k: v for k, v in ev.get("model_metrics", {}).items() if k.startswith("nll_is")}
-    if nll:
-        res["extra"] = ", ".join(f"{k} {v:.2f}" for k, v in nll.items())
+    extra = []
     if quick:  # a few epochs on 5,000 images: shows the row runs, not what the model reaches
         res["published"] = ""
-        res["extra"] = "; ".join(filter(None, [QUICK_NOTE, res.get("extra", "")]))
+        extra.append(QUICK_NOTE)
+    if "denoising" in ev:
+        d = ev["denoising"]
+        extra.append(f"PSNR {d['noisy_input']['psnr']:.2f} -> {d['denoised']['psnr']:.2f} dB")
+    nll = {k: v for k, v in ev.get("model_metrics", {}).items() if k.startswith("nll_is")}
+    extra += [f"{k} {v:.2f}" for k, v in nll.items()]
+    if trainer.cfg.train.precision != "fp32":  # chosen by aekit for convolutions, or the row's
+        extra.append(f"trained in {trainer.cfg.train.precision} autocast")
+    if extra:
+        res["extra"] = "; ".join(extra)
     return res
 
 

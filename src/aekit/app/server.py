@@ -150,6 +150,9 @@ def _json_int(text: str) -> int:
 class Handler(BaseHTTPRequestHandler):
     server: ExploreServer
     protocol_version = "HTTP/1.1"
+    #: seconds a connection may stall mid-request or sit idle between requests before it is
+    #: closed: a client that promises a longer body than it sends does not hold a thread
+    timeout = 30.0
 
     # -- routing -----------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -202,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
             self._error(400, str(e))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the browser went away
+        except TimeoutError:  # the body stalled (Handler.timeout): drop the connection
+            self.close_connection = True
         except Exception as e:  # keep serving; the log has the traceback
             log.exception("error answering %s %s", method, self.path)
             self._error(500, f"internal error: {type(e).__name__}: {e}")

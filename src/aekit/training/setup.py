@@ -294,8 +294,9 @@ def overcomplete_warning(model, cfg: Config) -> None:
     unregularised = type(model).regularizers is Autoencoder.regularizers
     if model.latent_dim > model.input_dim and cfg.data.noise == "none" and unregularised:
         other_fixes = (
-            ", or add noise (--set data.noise=gaussian --set data.noise_level=0.3) or a sparsity "
-            "penalty (--model sparse)"
+            ", or add noise (--set data.noise=gaussian --set data.noise_level=0.3; "
+            'data={"noise": "gaussian", "noise_level": 0.3} in aekit.train) or a sparsity '
+            'penalty (--model sparse; model="sparse" in Python)'
         )
         log.warning(
             "latent size %d exceeds the input size %d and nothing regularises the code: the model "
