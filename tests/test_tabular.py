@@ -296,3 +296,16 @@ def test_an_infinite_number_in_a_float_column_is_named_at_fit_and_at_scoring():
     det = AutoencoderAnomalyDetector(hidden=[4], epochs=1).fit(df)
     with pytest.raises(DataError, match="infinite"):
         det.decision_function(bad)
+
+
+def test_a_headerless_table_is_told_to_add_the_header_line():
+    """A CSV's first row is its header unless all numbers: a headerless mixed table is named
+    by its first row of data, and the error says what is wrong with it."""
+    rows = [[str(i), str(2 * i), f"k{i % 3}"] for i in range(6)]
+    spec = TableSpec.fit(table_from_rows(["n", "m", "t"], rows))
+    headerless = table_from_rows(rows[0], rows[1:])  # the first data row read as the names
+    with pytest.raises(aekit.DataError, match="look like a row of data: give the file the train"):
+        spec.encode(headerless)
+    one_missing = table_from_rows(["0", "m", "t"], rows[1:])
+    with pytest.raises(aekit.DataError, match="no column 'n'.*look like a row of data"):
+        spec.encode(one_missing)

@@ -38,7 +38,8 @@ def train(
     process calls this; only rank 0 writes files, and the others get a Run with no ``result``.
     ``fit_defaults``: settings not given fit the data (a batch no larger than the
     training set; for tables a smaller code, lr 1e-2, at least 2,000 steps: see
-    ``aekit.training.data_defaults``); False keeps every setting as given.
+    ``aekit.training.data_defaults``) and the machine (bf16 autocast for a model with
+    convolutions on a CPU with native bfloat16); False keeps every setting as given.
     ``figures``: draw plots/loss.png and the reconstruction grids; False draws none (for a
     run folder that is thrown away, as the scikit-learn estimators' are).
     """

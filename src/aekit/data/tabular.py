@@ -49,12 +49,32 @@ class Table:
 
     def column(self, name: str) -> np.ndarray:
         if name not in self.names:
+            headerless = _looks_headerless(self.names)
             raise DataError(
                 f"the data has no column {name!r}, which the model was trained on (it has "
-                f"{', '.join(self.names[:5])}{'...' if len(self.names) > 5 else ''}); pass a "
-                "table with the training columns"
+                f"{', '.join(self.names[:5])}{'...' if len(self.names) > 5 else ''}); "
+                + (
+                    "those names look like a row of data: give the file the training "
+                    "header line first"
+                    if headerless
+                    else "pass a table with the training columns"
+                )
             )
         return self.columns[self.names.index(name)]
+
+
+def _looks_headerless(names: list[str]) -> bool:
+    """Whether column names look like a row of data: a CSV's first row is its header unless
+    it is all numbers, so a headerless table with text cells is named by its first row."""
+
+    def number(v) -> bool:
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    return any(number(n) for n in names)
 
 
 def is_frame(x) -> bool:
@@ -225,9 +245,15 @@ class TableSpec:
         """(N, 2 * numeric + n_categories) float32: numbers | masks | codes (module doc)."""
         missing = [c for c in self.columns if c not in table.names]
         if len(missing) > 1:  # one: Table.column says so
+            fix = (
+                f"it has {', '.join(table.names[:5])}, which look like a row of data: give the "
+                "file the training header line first"
+                if _looks_headerless(table.names)
+                else "pass a table with the training columns"
+            )
             raise DataError(
                 f"the data has no columns {', '.join(missing)}, which the model was trained "
-                f"on; pass a table with the training columns ({', '.join(self.columns)})"
+                f"on; {fix} ({', '.join(self.columns)})"
             )
         nums = [number_column(n, table.column(n)) for n in self.columns[: self.numeric]]
         x = np.zeros((len(table), self.input_dim), np.float32)
