@@ -120,7 +120,7 @@ class TrainConfig(Checked):
     precision: Precision = "fp32"  # fp32; bf16 autocast (unset: for convs on bf16 CPUs); fp16 CUDA
     fast_mlp_step: bool = True  # Linear+activation chains in fp32: a step without autograd
     channels_last: bool = True  # conv models on the CPU: NHWC weights (3-9% faster here)
-    fast_conv_transpose: bool = True  # CPU fp32/bf16: ConvTranspose2d on faster kernels, same weights
+    fast_conv_transpose: bool = True  # CPU fp32/bf16: faster ConvTranspose2d kernels, same weights
     log_every: NonNegInt = 50  # write a per-step line to metrics.jsonl every N steps (0: off)
     recon_every: NonNegInt = 5  # write plots/recon_epoch_NNN.png every N epochs (0: final only)
     tensorboard: bool = False  # also write TensorBoard event files (needs tensorboard)
