@@ -19,6 +19,7 @@ that wants every core, a fair share is 2x.
 
     python benchmarks/contention.py                      # full MNIST images, first 12,000
     python benchmarks/contention.py --models mlp --loops plain,aekit --epochs 3
+    python benchmarks/contention.py --models conv --loops aekit,aekit_fp32 --rounds 3
 """
 
 from __future__ import annotations
@@ -145,6 +146,13 @@ def main(argv=None) -> int:
     p.add_argument("--loops", default="tutorial,plain,aekit")
     p.add_argument("--models", default="mlp,conv")
     p.add_argument("--neighbours", default="train,matmul")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure each loop alone and beside each neighbour this many times, interleaved; "
+        "cells: median seconds, and the median of the rounds' slowdown factors",
+    )
     p.add_argument("--neighbour", help=argparse.SUPPRESS)
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -177,8 +185,13 @@ def main(argv=None) -> int:
             for loop in args.loops.split(","):
                 if model == "conv" and loop == "tutorial":
                     continue
-                t = [measure(loop, model, path, args.epochs, n) for n in neighbours]
-                cells = [f"{v:.3f}" for v in t] + [f"{v / t[0]:.2f}" for v in t[1:]]
+                runs = [
+                    [measure(loop, model, path, args.epochs, n) for n in neighbours]
+                    for _ in range(args.rounds)
+                ]
+                t = [statistics.median(r[i] for r in runs) for i in range(len(neighbours))]
+                x = [statistics.median(r[i] / r[0] for r in runs) for i in range(1, len(t))]
+                cells = [f"{v:.3f}" for v in t] + [f"{v:.2f}" for v in x]
                 print(f"| {model} | {loop} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
