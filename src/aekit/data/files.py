@@ -13,7 +13,13 @@ import torch
 
 import aekit.data.mapped as mapped
 from aekit.data.dataset import Dataset, Scaling
-from aekit.data.tabular import SEPARATORS, TableSpec, one_text_column, table_from_rows
+from aekit.data.tabular import (
+    SEPARATORS,
+    TableSpec,
+    is_number,
+    one_text_column,
+    table_from_rows,
+)
 from aekit.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -338,7 +344,7 @@ def load_csv(path: Path, label_column: str | None = None) -> Dataset:
     the ``tabular`` model (``aekit.data.tabular``)."""
     rows = _csv_rows(path)
     header = None
-    if not all(_is_number(v) for v in rows[0]):
+    if not all(is_number(v) for v in rows[0]):
         header, rows = [h.strip() for h in rows[0]], rows[1:]
     if not rows:
         raise DataError(f"{str(path)!r} has a header but no data rows; add one row per sample")
@@ -393,7 +399,7 @@ def _csv_rows(path: Path) -> list[list[str]]:
 def csv_header(path: Path) -> list[str] | None:
     """The column names of a CSV file's header row (None: the first row is all numbers)."""
     first = _csv_rows(path)[0]
-    return None if all(_is_number(v) for v in first) else [h.strip() for h in first]
+    return None if all(is_number(v) for v in first) else [h.strip() for h in first]
 
 
 def _label_index(path: Path, header: list[str] | None, label_column: str | None) -> int | None:
@@ -425,13 +431,5 @@ def _table_csv(name: str, names: list[str], rows: list[list[str]], y) -> Dataset
     return Dataset(name, x, labels, classes=classes, info=info)
 
 
-def _is_number(v: str) -> bool:
-    try:
-        float(v)
-    except ValueError:
-        return False
-    return True
-
-
 def _label(v: str) -> float | str:
-    return float(v) if _is_number(v) else v.strip()
+    return float(v) if is_number(v) else v.strip()

@@ -63,18 +63,19 @@ class Table:
         return self.columns[self.names.index(name)]
 
 
+def is_number(v) -> bool:
+    """Whether ``v`` (a CSV cell, a column name) reads as a number."""
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _looks_headerless(names: list[str]) -> bool:
     """Whether column names look like a row of data: a CSV's first row is its header unless
     it is all numbers, so a headerless table with text cells is named by its first row."""
-
-    def number(v) -> bool:
-        try:
-            float(v)
-        except (TypeError, ValueError):
-            return False
-        return True
-
-    return any(number(n) for n in names)
+    return any(is_number(n) for n in names)
 
 
 def is_frame(x) -> bool:

@@ -128,8 +128,8 @@ class Resume:
     epoch_pass: Any = None  # the interrupted epoch's progress (loop.EpochPass), if any
 
 
-def read_resume(run_dir: Path, cfg: Config, device, world: int) -> Resume:
-    saved = read_run_config(run_dir)
+def read_resume(run_dir: Path, cfg: Config, saved: dict, device, world: int) -> Resume:
+    """The checkpoint of ``run_dir`` (``saved``: its config.json), checked against ``cfg``."""
     ckpt = read_checkpoint(run_dir)
     check_resumable(run_dir, cfg, saved, ckpt, device, world)
     return Resume(run_dir, saved, ckpt, ckpt.weights(), ckpt.rng())
@@ -196,10 +196,12 @@ def prepare(
     """Read and check all a run needs, in the order its random draws were always made."""
     t = cfg.train
     device = resolve_device(device_name)
+    res = None
     if resume is not None:  # the settings not given are the run's own
-        cfg = adopt_run_settings(cfg, read_run_config(resume))
+        saved = read_run_config(resume)
+        cfg = adopt_run_settings(cfg, saved)
         t = cfg.train
-    res = None if resume is None else read_resume(resume, cfg, device, dd.world)
+        res = read_resume(resume, cfg, saved, device, dd.world)
     torch.manual_seed(t.seed)
     train_data, val_data = load_splits(cfg)
     if fit:
